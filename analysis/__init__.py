@@ -1,0 +1,1 @@
+"""analysis: run directories to tables and figures (pandas, matplotlib only)."""

@@ -1,0 +1,211 @@
+"""``sflsim``: the command line.
+
+    sflsim list
+    sflsim show [SCENARIO|FILE] [--set key=value ...]
+    sflsim run [SCENARIO|FILE] [--set key=value ...] [--config file.toml] [--seed N] [--out DIR] [--resume]
+    sflsim sweep SCENARIO --grid key=v1,v2 ... [--workers N] [--ray-address ADDR] --out DIR
+    sflsim pretrain [SCENARIO|FILE] [--set key=value ...]
+    sflsim plot RUN_DIR [RUN_DIR ...] [--out DIR]
+    sflsim compare RUN_DIR ...
+
+Bad input gets one line on stderr naming what is wrong and the valid choices, exit status 2,
+and no run directory.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from typing import Sequence
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, status 2 (argparse prints usage too)
+        self.exit(EXIT_USAGE, f"sflsim: error: {message}\n")
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", nargs="?", default=None,
+                   help="a scenario name (see `sflsim list`) or the path of a scenario .py file")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a config value, e.g. --set devices=20 --set world.cell_radius_m=300")
+    p.add_argument("--config", dest="config_file", default=None, metavar="FILE.toml",
+                   help="read config values from a TOML file (then --set applies on top)")
+    p.add_argument("--seed", type=int, default=None, help="the run's seed (same seed, same bytes)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: all cores; results are reproducible for a fixed value)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sflsim", description="Split federated LoRA fine-tuning over a simulated wireless cell.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("list", help="the shipped scenarios")
+
+    p = sub.add_parser("show", help="print a scenario's resolved config as TOML-like keys")
+    _add_config_options(p)
+
+    p = sub.add_parser("run", help="run a scenario into a run directory")
+    _add_config_options(p)
+    p.add_argument("--out", default=None, help="run directory (default runs/<scenario>-<policy>-s<seed>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last round")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("sweep", help="run a grid of configs (in parallel with --workers or Ray)")
+    _add_config_options(p)
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2", required=True,
+                   help="a key and the values to sweep; several --grid make a product")
+    p.add_argument("--workers", type=int, default=1, help="parallel local worker processes")
+    p.add_argument("--ray-address", default=None, help="run on Ray ('auto', or an address; needs sflsim[ray])")
+    p.add_argument("--out", required=True, help="sweep directory (one run directory per grid point)")
+    p.add_argument("--resume", action="store_true", help="continue unfinished runs of the sweep")
+
+    p = sub.add_parser("pretrain", help="pretrain (and cache) the backbone a scenario uses")
+    _add_config_options(p)
+
+    p = sub.add_parser("plot", help="figures and summary.md from run directories")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", default=None, help="where figures go (default RUN_DIR/figures for one run)")
+
+    p = sub.add_parser("compare", help="print a comparison table of run directories")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("sflsim: interrupted; continue with --resume", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, ImportError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"sflsim: error: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "list":
+        return _cmd_list()
+    if args.command in ("plot", "compare"):
+        from analysis import cli as analysis_cli
+
+        if args.command == "plot":
+            return analysis_cli.plot_command(args.runs, args.out)
+        return analysis_cli.compare_command(args.runs)
+
+    if getattr(args, "threads", None) is not None and args.threads <= 0:
+        raise ValueError(f"--threads must be > 0, got {args.threads}")
+    from scenarios.overrides import load_toml, parse_assignments
+    from scenarios.registry import load
+    from scenarios.runner import resolve
+
+    scenario = load(args.scenario)
+    sets = parse_assignments(args.sets)
+    file_values = load_toml(args.config_file) if args.config_file else None
+    cfg = resolve(scenario, sets, file_values, seed=args.seed)
+    _set_threads(args.threads)
+    if args.command == "show":
+        return _cmd_show(cfg)
+    if args.command == "pretrain":
+        return _cmd_pretrain(scenario, cfg)
+    if args.command == "run":
+        return _cmd_run(scenario, cfg, args)
+    if args.command == "sweep":
+        from scenarios.sweep import parse_grid, run_sweep
+
+        grid = parse_grid(args.grid)
+        return run_sweep(scenario, cfg, sets, file_values, args.seed, grid, args.out,
+                         workers=args.workers, ray_address=args.ray_address, resume=args.resume)
+    raise AssertionError(args.command)
+
+
+def _set_threads(threads: int | None) -> None:
+    import torch
+
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+
+
+def _cmd_list() -> int:
+    from scenarios.registry import available
+
+    scenarios = available()
+    width = max(len(s.name) for s in scenarios)
+    for s in scenarios:
+        print(f"{s.name:<{width}}  {s.description}")
+    return 0
+
+
+def _cmd_show(cfg) -> int:
+    from scenarios.overrides import field_paths
+
+    for key in field_paths(cfg):
+        value = cfg
+        for part in key.split("."):
+            value = getattr(value, part)
+        print(f"{key} = {value!r}")
+    return 0
+
+
+def _cmd_pretrain(scenario, cfg) -> int:
+    from scenarios.base import backbone
+
+    backbone(cfg, status=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def _cmd_run(scenario, cfg, args) -> int:
+    from tqdm import tqdm
+
+    from scenarios.runner import execute, prepare, summary
+
+    prepared = prepare(scenario, cfg, args.out, resume=args.resume)
+    bar = None
+
+    def status(msg: str) -> None:
+        print(msg, file=sys.stderr)
+
+    def on_round(row: dict, total: int) -> None:
+        nonlocal bar
+        if args.quiet:
+            return
+        if bar is None:
+            bar = tqdm(total=total, initial=row["round"], unit="round", file=sys.stderr,
+                       dynamic_ncols=True, desc=f"{cfg.name}/{cfg.policy}")
+        else:
+            bar.update(1)
+        acc = row["accuracy"]
+        bar.set_postfix_str(
+            f"acc={'-' if math.isnan(acc) else f'{acc:.3f}'} lat={row['latency_s']:.2f}s "
+            f"E={row['energy_j']:.2f}J up={row['uplink_bits'] / 1e6:.1f}Mbit", refresh=True)
+
+    result = execute(prepared, on_round=on_round, on_status=status)
+    if bar is not None:
+        bar.close()
+    s = summary(result.rounds)
+    print(_summary_table(cfg, s))
+    print(f"run directory: {result.out_dir}")
+    return 0
+
+
+def _summary_table(cfg, s: dict) -> str:
+    rows = [
+        ("scenario / policy", f"{cfg.name} / {cfg.policy}"),
+        ("rounds", f"{s['rounds']}"),
+        ("accuracy start -> final", f"{s['start_accuracy']:.4f} -> {s['final_accuracy']:.4f}"),
+        ("uplink", f"{s['uplink_bits'] / 1e6:.1f} Mbit"),
+        ("device energy", f"{s['energy_j']:.2f} J"),
+        ("mean round latency", f"{s['mean_latency_s']:.3f} s"),
+        ("simulated time", f"{s['sim_time_s']:.2f} s"),
+        ("dropped / selected", f"{s['dropped']} / {s['selected']}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Changing a scenario config from the command line or a TOML file.
+
+A scenario config is a tree of frozen dataclasses. ``--set world.cell_radius_m=300`` names a
+field by its dotted path; the text is converted to the field's declared type and the new tree is
+built with :func:`dataclasses.replace`, so every dataclass re-validates itself in
+``__post_init__``. Errors are :class:`ConfigError` with one line naming the key, the value and
+the valid choices.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import types
+import typing
+from typing import Any, Iterable, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A config key or value that cannot be used; the message is one line for the user."""
+
+
+def field_paths(cfg: Any, prefix: str = "") -> list[str]:
+    """All settable dotted keys of a dataclass tree, in declaration order."""
+    keys: list[str] = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        path = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            keys.extend(field_paths(value, prefix=path + "."))
+        else:
+            keys.append(path)
+    return keys
+
+
+def to_dict(cfg: Any) -> dict:
+    """A dataclass tree as plain JSON-able dicts (tuples become lists)."""
+    return dataclasses.asdict(cfg)
+
+
+def parse_assignments(items: Iterable[str], option: str = "--set") -> dict[str, str]:
+    """``["a=1", "b.c=x"]`` -> ``{"a": "1", "b.c": "x"}``."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"{option} expects key=value, got {item!r}")
+        out[key] = value.strip()
+    return out
+
+
+def load_toml(path: str) -> dict[str, Any]:
+    """Read a TOML config file into flat dotted keys (tables nest: ``[world]`` -> ``world.x``)."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"--config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config {path} is not valid TOML: {exc}") from None
+
+    flat: dict[str, Any] = {}
+
+    def walk(node: Mapping[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            else:
+                flat[f"{prefix}{key}"] = value
+
+    walk(data, "")
+    return flat
+
+
+def apply_overrides(cfg: Any, overrides: Mapping[str, Any]) -> Any:
+    """Return ``cfg`` with the dotted-key ``overrides`` applied (values: text or TOML values)."""
+    for key, raw in overrides.items():
+        cfg = _set(cfg, key.split("."), raw, key)
+    return cfg
+
+
+def _set(cfg: Any, parts: list[str], raw: Any, full_key: str) -> Any:
+    names = {f.name: f for f in dataclasses.fields(cfg)}
+    head = parts[0]
+    if head not in names:
+        valid = ", ".join(_choices(cfg, full_key, parts))
+        raise ConfigError(f"unknown key {full_key!r}; valid keys: {valid}")
+    current = getattr(cfg, head)
+    if len(parts) > 1:
+        if not dataclasses.is_dataclass(current):
+            raise ConfigError(f"unknown key {full_key!r}: {head!r} has no sub-keys")
+        new_value = _set(current, parts[1:], raw, full_key)
+    else:
+        if dataclasses.is_dataclass(current):
+            raise ConfigError(
+                f"{full_key!r} is a group of settings; set one of its keys, "
+                f"e.g. {full_key}.{dataclasses.fields(current)[0].name}=..."
+            )
+        hint = typing.get_type_hints(type(cfg))[head]
+        new_value = convert(raw, hint, full_key)
+    try:
+        return dataclasses.replace(cfg, **{head: new_value})
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{full_key}={_show(raw)}: {exc}") from None
+
+
+def _choices(cfg: Any, full_key: str, parts: list[str]) -> list[str]:
+    depth = len(full_key.split(".")) - len(parts)
+    prefix = ".".join(full_key.split(".")[:depth])
+    return field_paths(cfg, prefix=f"{prefix}." if prefix else "")
+
+
+def _show(raw: Any) -> str:
+    return raw if isinstance(raw, str) else repr(raw)
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def convert(raw: Any, hint: Any, key: str) -> Any:
+    """Convert text (or a TOML value) to the type ``hint``; ConfigError naming ``key`` if not."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        if type(None) in args and (raw is None or (isinstance(raw, str) and raw.lower() in {"none", "null", ""})):
+            return None
+        errors = []
+        for option in non_none:
+            try:
+                return convert(raw, option, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: cannot use {_show(raw)!s}")
+    if origin is typing.Literal:
+        text = str(raw)
+        if text not in [str(a) for a in args]:
+            raise ConfigError(f"{key}: {text!r} is not one of {', '.join(map(str, args))}")
+        return next(a for a in args if str(a) == text)
+    if origin is tuple:
+        items = raw if isinstance(raw, (list, tuple)) else [s for s in str(raw).split(",") if s.strip() != ""]
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(convert(v, args[0], key) for v in items)
+        if len(items) != len(args):
+            raise ConfigError(f"{key}: expected {len(args)} comma-separated values, got {_show(raw)!r}")
+        return tuple(convert(v, a, key) for v, a in zip(items, args))
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ConfigError(f"{key}: expected true or false, got {_show(raw)!r}")
+    if hint is int:
+        if isinstance(raw, bool):
+            raise ConfigError(f"{key}: expected an integer, got {raw!r}")
+        if isinstance(raw, int):
+            return raw
+        try:
+            return int(str(raw).strip())
+        except ValueError:
+            raise ConfigError(f"{key}: expected an integer, got {_show(raw)!r}") from None
+    if hint is float:
+        if isinstance(raw, bool):
+            raise ConfigError(f"{key}: expected a number, got {raw!r}")
+        try:
+            value = float(raw) if isinstance(raw, (int, float)) else float(str(raw).strip())
+        except ValueError:
+            raise ConfigError(f"{key}: expected a number, got {_show(raw)!r}") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite number, got {_show(raw)!r}")
+        return value
+    if hint is str:
+        if isinstance(raw, (dict, list)):
+            raise ConfigError(f"{key}: expected text, got {raw!r}")
+        return str(raw)
+    raise ConfigError(f"{key}: cannot be set from the command line (type {hint})")

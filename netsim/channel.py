@@ -1,0 +1,199 @@
+"""The per-device channel: path loss x shadowing x small-scale fading, updated for all devices.
+
+Composes :mod:`netsim.pathloss`, :mod:`netsim.shadowing` and :mod:`netsim.fading` into one
+vectorised state that the World advances once per coherence interval. The power gain of device
+i on block b is
+
+    g[i, b] = 10^(-(PL[i] + S[i]) / 10) * |h[i, b]|^2,
+
+with PL the path loss at its current distance, S its shadowing (dB) and h its fading gain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from netsim import fading, pathloss, shadowing
+
+_FADING = ("rayleigh", "rician", "none")
+_NEG_LN10_OVER_10 = -np.log(10.0) / 10.0
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """Propagation model of the cell.
+
+    Attributes:
+        pathloss_model: A model of :data:`netsim.pathloss.MODELS`.
+        carrier_frequency_hz: Carrier frequency in Hz.
+        bs_height_m: BS antenna height in m; None = the model's default (UMa 25, UMi 10 m).
+        ut_height_m: Device antenna height in m.
+        shadowing: Apply log-normal shadowing.
+        shadowing_std_db: Standard deviation in dB; None = the model's (TR 38.901).
+        decorrelation_m: Shadowing decorrelation distance in m; None = the model's
+            (TR 38.901 Table 7.5-6); ``inf`` keeps each device's shadowing constant.
+        fading: ``"rayleigh"``, ``"rician"`` or ``"none"``.
+        rician_k_db: Rician K factor in dB (9 dB: mean K of UMa LOS, TR 38.901 Table 7.5-6).
+        per_rb_fading: Independent fading per resource block (else flat over the band).
+    """
+
+    pathloss_model: str = "3gpp-uma-nlos"
+    carrier_frequency_hz: float = 3.5e9
+    bs_height_m: float | None = None
+    ut_height_m: float = 1.5
+    shadowing: bool = True
+    shadowing_std_db: float | None = None
+    decorrelation_m: float | None = None
+    fading: str = "rayleigh"
+    rician_k_db: float = 9.0
+    per_rb_fading: bool = False
+
+    def __post_init__(self) -> None:
+        if self.pathloss_model not in pathloss.MODELS:
+            raise ValueError(f"pathloss_model must be one of {pathloss.MODELS}, got {self.pathloss_model!r}")
+        if not self.carrier_frequency_hz > 0:
+            raise ValueError(f"carrier_frequency_hz must be > 0, got {self.carrier_frequency_hz!r}")
+        if self.fading not in _FADING:
+            raise ValueError(f"fading must be one of {_FADING}, got {self.fading!r}")
+        if self.shadowing_std_db is not None and not self.shadowing_std_db >= 0:
+            raise ValueError(f"shadowing_std_db must be >= 0, got {self.shadowing_std_db!r}")
+        if self.decorrelation_m is not None and not self.decorrelation_m > 0:
+            raise ValueError(f"decorrelation_m must be > 0, got {self.decorrelation_m!r}")
+        # Validate frequency and heights against the model once, here.
+        pathloss.pathloss_db(
+            self.pathloss_model, 100.0, self.carrier_frequency_hz, self.bs_height_m, self.ut_height_m
+        )
+
+    @property
+    def effective_shadowing_std_db(self) -> float:
+        """Shadowing standard deviation actually used (0 when shadowing is off), dB."""
+        if not self.shadowing:
+            return 0.0
+        if self.shadowing_std_db is not None:
+            return self.shadowing_std_db
+        return pathloss.shadowing_std_db(self.pathloss_model)
+
+    @property
+    def effective_decorrelation_m(self) -> float:
+        """Decorrelation distance actually used, m."""
+        if self.decorrelation_m is not None:
+            return self.decorrelation_m
+        return shadowing.decorrelation_distance_m(self.pathloss_model)
+
+
+class Channel:
+    """Large- and small-scale channel state of all devices.
+
+    Args:
+        config: Propagation model.
+        num_devices: N.
+        num_rb: Resource blocks in the band (used when ``per_rb_fading``).
+        positions_m: Initial positions, ``[N, 2]``, BS at the origin.
+        rng_shadowing: Generator for the shadowing stream.
+        rng_fading: Generator for the fading stream.
+
+    Attributes:
+        pathloss_db: ``[N]`` path loss at the last update.
+        shadowing_db: ``[N]`` shadowing at the last update.
+        gain_lin: ``[N, B]`` power gain per block (B = num_rb, or 1 for flat fading).
+        wideband_gain_lin: ``[N]`` power gain averaged over blocks.
+    """
+
+    def __init__(
+        self,
+        config: ChannelConfig,
+        num_devices: int,
+        num_rb: int,
+        positions_m: np.ndarray,
+        rng_shadowing: np.random.Generator,
+        rng_fading: np.random.Generator,
+    ) -> None:
+        self.config = config
+        self._std_db = config.effective_shadowing_std_db
+        self._decorrelation_m = config.effective_decorrelation_m
+        self.shadowing_db = shadowing.draw_shadowing_db(rng_shadowing, self._std_db, num_devices)
+        self._fading = None
+        if config.fading != "none":
+            k_db = config.rician_k_db if config.fading == "rician" else None
+            self._fading = fading.BlockFading(
+                num_devices, num_rb if config.per_rb_fading else 1, rng_fading, k_db
+            )
+        self._rho_speeds = None
+        self._rho_dt = None
+        self._rho = None
+        self._compute_gains(positions_m)
+
+    def _pathloss(self, positions_m: np.ndarray) -> np.ndarray:
+        c = self.config
+        d2d = np.hypot(positions_m[:, 0], positions_m[:, 1])
+        return pathloss.pathloss_db(c.pathloss_model, d2d, c.carrier_frequency_hz, c.bs_height_m, c.ut_height_m)
+
+    def _compute_gains(self, positions_m: np.ndarray) -> None:
+        self.pathloss_db = self._pathloss(positions_m)
+        # [N, 1]: 10^(-(PL + S)/10) through exp, cheaper than power
+        large = np.exp(_NEG_LN10_OVER_10 * (self.pathloss_db + self.shadowing_db))[:, None]
+        if self._fading is None:
+            self.gain_lin = large
+            self.wideband_gain_lin = large[:, 0]
+            return
+        self.gain_lin = large * self._fading.power_gain()
+        if self.gain_lin.shape[1] == 1:
+            self.wideband_gain_lin = self.gain_lin[:, 0]
+        else:
+            self.wideband_gain_lin = self.gain_lin.mean(axis=1)
+
+    def _correlation(self, speeds_mps: np.ndarray, dt_s: float) -> np.ndarray:
+        # J0 is the costliest call of the update; reuse it while speeds and step are unchanged.
+        if (
+            self._rho is None
+            or dt_s != self._rho_dt
+            or not np.array_equal(speeds_mps, self._rho_speeds)
+        ):
+            self._rho = fading.jakes_correlation(fading.doppler_hz(speeds_mps, self.config.carrier_frequency_hz), dt_s)
+            self._rho_speeds = np.array(speeds_mps, copy=True)
+            self._rho_dt = dt_s
+        return self._rho
+
+    def update(
+        self,
+        positions_m: np.ndarray,
+        moved_m: np.ndarray,
+        speeds_mps: np.ndarray,
+        dt_s: float,
+        rng_shadowing: np.random.Generator,
+        rng_fading: np.random.Generator,
+    ) -> None:
+        """Advance the channel of every device by one block of ``dt_s`` seconds.
+
+        Args:
+            positions_m: New positions, ``[N, 2]``.
+            moved_m: Distance each device moved since the last update, ``[N]``.
+            speeds_mps: Speeds during the block (sets the Doppler), ``[N]``.
+            dt_s: Block duration in s.
+            rng_shadowing: Generator for the shadowing stream.
+            rng_fading: Generator for the fading stream.
+        """
+        if self._std_db > 0.0:
+            self.shadowing_db = shadowing.update_shadowing_db(
+                self.shadowing_db, moved_m, self._std_db, self._decorrelation_m, rng_shadowing
+            )
+        if self._fading is not None:
+            self._fading.step(self._correlation(speeds_mps, dt_s), rng_fading)
+        self._compute_gains(positions_m)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Plain arrays: shadowing and fading state (path loss follows from positions)."""
+        state = {"shadowing_db": self.shadowing_db.copy()}
+        if self._fading is not None:
+            state.update({f"fading_{k}": v for k, v in self._fading.state_dict().items()})
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray], positions_m: np.ndarray) -> None:
+        """Restore :meth:`state_dict` arrays and recompute the gains at ``positions_m``."""
+        self.shadowing_db = np.array(state["shadowing_db"], dtype=float)
+        if self._fading is not None:
+            self._fading.load_state_dict({k[len("fading_"):]: v for k, v in state.items() if k.startswith("fading_")})
+        self._rho = None
+        self._compute_gains(positions_m)

@@ -1,0 +1,168 @@
+"""Devices and the edge server: compute time, compute energy, transmit energy, batteries.
+
+The CMOS dynamic-power model of mobile edge computing (e.g. Mao et al., IEEE COMST 19(4),
+2017): a CPU at frequency ``f`` running ``C`` cycles takes ``C / f`` seconds and spends
+``kappa C f^2`` joules, i.e. draws ``kappa f^3`` watts, with ``kappa`` the effective switched
+capacitance. A workload of ``F`` FLOPs on a core doing ``phi`` FLOPs per cycle needs
+``C = F / phi`` cycles. Transmit energy is power times airtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from netsim.units import dbm_to_w
+
+
+def _check_range(name: str, value: tuple[float, float], low: float = 0.0, strict: bool = True) -> None:
+    ok = len(value) == 2 and value[0] <= value[1] and (value[0] > low if strict else value[0] >= low)
+    if not ok:
+        raise ValueError(f"{name} must be a (low, high) pair with {low} {'<' if strict else '<='} low <= high, got {value!r}")
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """Device hardware, drawn per device uniformly from each range (equal ends = homogeneous).
+
+    Attributes:
+        cpu_hz_range: CPU frequency range in Hz.
+        flops_per_cycle: FLOPs per CPU cycle (SIMD width x cores used).
+        kappa: Effective switched capacitance (J / (cycle Hz^2)).
+        max_tx_power_dbm: Maximum transmit power in dBm (23 dBm, power class 3).
+        energy_budget_j: Energy each device may spend in one round, J.
+        battery_j_range: Initial battery energy range in J.
+    """
+
+    cpu_hz_range: tuple[float, float] = (1.0e9, 2.0e9)
+    flops_per_cycle: float = 8.0
+    kappa: float = 1e-28
+    max_tx_power_dbm: float = 23.0
+    energy_budget_j: float = 20.0
+    battery_j_range: tuple[float, float] = (2.0e4, 5.0e4)
+
+    def __post_init__(self) -> None:
+        _check_range("cpu_hz_range", self.cpu_hz_range)
+        _check_range("battery_j_range", self.battery_j_range, strict=False)
+        if not self.flops_per_cycle > 0:
+            raise ValueError(f"flops_per_cycle must be > 0, got {self.flops_per_cycle!r}")
+        if not self.kappa >= 0:
+            raise ValueError(f"kappa must be >= 0, got {self.kappa!r}")
+        if not self.energy_budget_j >= 0:
+            raise ValueError(f"energy_budget_j must be >= 0, got {self.energy_budget_j!r}")
+        if not -50.0 <= self.max_tx_power_dbm <= 40.0:
+            raise ValueError(f"max_tx_power_dbm must be in [-50, 40], got {self.max_tx_power_dbm!r}")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """The edge server.
+
+    Attributes:
+        flops_per_s: Compute speed of one slot in FLOP/s.
+        parallel_slots: Jobs served at once (capacity of the simpy Resource); each job runs at
+            ``flops_per_s``, further jobs queue first-come first-served.
+    """
+
+    flops_per_s: float = 20e12
+    parallel_slots: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.flops_per_s > 0:
+            raise ValueError(f"flops_per_s must be > 0, got {self.flops_per_s!r}")
+        if not (isinstance(self.parallel_slots, int) and self.parallel_slots >= 1):
+            raise ValueError(f"parallel_slots must be an int >= 1, got {self.parallel_slots!r}")
+
+
+@dataclass
+class DeviceArrays:
+    """Per-device hardware and battery, all shape ``[N]``."""
+
+    cpu_hz: np.ndarray
+    flops_per_cycle: np.ndarray
+    kappa: np.ndarray
+    max_power_w: np.ndarray
+    energy_budget_j: np.ndarray
+    battery_j: np.ndarray
+
+
+def draw_devices(config: DeviceConfig, num_devices: int, rng: np.random.Generator) -> DeviceArrays:
+    """Draw the hardware of ``num_devices`` devices.
+
+    Args:
+        config: Ranges and constants.
+        num_devices: N.
+        rng: Random generator (device-heterogeneity stream).
+
+    Returns:
+        The per-device arrays, each shape ``[N]``.
+    """
+    n = num_devices
+    return DeviceArrays(
+        cpu_hz=rng.uniform(*config.cpu_hz_range, size=n),
+        flops_per_cycle=np.full(n, float(config.flops_per_cycle)),
+        kappa=np.full(n, float(config.kappa)),
+        max_power_w=np.full(n, float(dbm_to_w(config.max_tx_power_dbm))),
+        energy_budget_j=np.full(n, float(config.energy_budget_j)),
+        battery_j=rng.uniform(*config.battery_j_range, size=n),
+    )
+
+
+def compute_time_s(flops: ArrayLike, cpu_hz: ArrayLike, flops_per_cycle: ArrayLike) -> np.ndarray:
+    """Compute time ``F / (f phi)`` (s).
+
+    Args:
+        flops: Workload in FLOPs, broadcastable.
+        cpu_hz: CPU frequency in Hz, broadcastable.
+        flops_per_cycle: FLOPs per cycle, broadcastable.
+
+    Returns:
+        Time in s, broadcast shape.
+    """
+    return np.asarray(flops, dtype=float) / (np.asarray(cpu_hz, dtype=float) * flops_per_cycle)
+
+
+def compute_energy_j(flops: ArrayLike, cpu_hz: ArrayLike, flops_per_cycle: ArrayLike, kappa: ArrayLike) -> np.ndarray:
+    """Compute energy ``kappa C f^2`` with ``C = F / phi`` cycles (J).
+
+    Args:
+        flops: Workload in FLOPs, broadcastable.
+        cpu_hz: CPU frequency in Hz, broadcastable.
+        flops_per_cycle: FLOPs per cycle, broadcastable.
+        kappa: Effective switched capacitance, broadcastable.
+
+    Returns:
+        Energy in J, broadcast shape.
+    """
+    f = np.asarray(cpu_hz, dtype=float)
+    cycles = np.asarray(flops, dtype=float) / flops_per_cycle
+    return kappa * cycles * f * f
+
+
+def compute_power_w(cpu_hz: ArrayLike, kappa: ArrayLike) -> np.ndarray:
+    """Power drawn while computing, ``kappa f^3`` (W).
+
+    Args:
+        cpu_hz: CPU frequency in Hz, broadcastable.
+        kappa: Effective switched capacitance, broadcastable.
+
+    Returns:
+        Power in W, broadcast shape.
+    """
+    f = np.asarray(cpu_hz, dtype=float)
+    return kappa * f * f * f
+
+
+def transmit_energy_j(power_w: ArrayLike, airtime_s: ArrayLike) -> np.ndarray:
+    """Transmit energy, power times airtime (J).
+
+    Args:
+        power_w: Transmit power in W, broadcastable.
+        airtime_s: Time on air in s, broadcastable.
+
+    Returns:
+        Energy in J, broadcast shape.
+    """
+    return np.asarray(power_w, dtype=float) * np.asarray(airtime_s, dtype=float)

@@ -81,7 +81,7 @@ def energy_split_j(events: pd.DataFrame) -> dict[str, float]:
     energy = events["energy_j"].fillna(0.0)
     compute = float(energy[phase.isin(COMPUTE_PHASES)].sum())
     transmit = float(energy[phase.isin(TRANSMIT_PHASES)].sum())
-    other = float(energy.sum()) - compute - transmit
+    other = float(energy[~phase.isin(COMPUTE_PHASES + TRANSMIT_PHASES)].sum())
     return {"compute": compute, "transmit": transmit, "other": other}
 
 

@@ -208,4 +208,4 @@ def ratio_dirs(tmp_path_factory) -> list[Path]:
 @pytest.fixture(scope="session")
 def one_run(tmp_path_factory) -> Path:
     return write_fake_run(tmp_path_factory.mktemp("one") / "run", policy="st-sflora",
-                          deadline_s=0.4, seed=7)
+                          deadline_s=0.7, seed=1)

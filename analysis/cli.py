@@ -1,0 +1,83 @@
+"""The `sflsim plot` and `sflsim compare` commands, as plain functions.
+
+scenarios/cli.py owns the argument parser and calls these; ``python -m analysis`` offers the
+same two commands without the simulator. They print to stdout what they did, errors as one
+line on stderr, and return the exit status: 0 done, 1 nothing could be written, 2 bad input
+(a directory that is not a run, no directory).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from analysis.metrics import MissingDataError
+from analysis.report import compare_runs, plot_runs
+from analysis.traces import NotARunError
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def plot_command(run_dirs: Sequence[str], out: str | None = None) -> int:
+    """`sflsim plot RUN_DIR [RUN_DIR ...] [--out DIR]`: write figures and summary.md.
+
+    Prints each file written and each figure skipped with its reason.
+
+    Returns:
+        0 when something was written, 1 when every figure was skipped, 2 for bad input.
+    """
+    if not run_dirs:
+        print("sflsim plot: error: give at least one run directory", file=sys.stderr)
+        return 2
+    try:
+        written, skipped = plot_runs(run_dirs, out)
+    except (NotARunError, ValueError) as exc:
+        print(f"sflsim plot: error: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote   {_display(path)}")
+    for figure, reason in skipped:
+        print(f"skipped {figure}: {reason}")
+    return 0 if written else 1
+
+
+def compare_command(run_dirs: Sequence[str]) -> int:
+    """`sflsim compare RUN_DIR ...`: print the comparison table (Markdown) to stdout.
+
+    Returns:
+        0 on success, 2 for bad input (not a run, or a run missing a needed column).
+    """
+    if not run_dirs:
+        print("sflsim compare: error: give at least one run directory", file=sys.stderr)
+        return 2
+    try:
+        text = compare_runs(run_dirs)
+    except (NotARunError, MissingDataError, ValueError) as exc:
+        print(f"sflsim compare: error: {exc}", file=sys.stderr)
+        return 2
+    print(text, end="")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m analysis plot|compare ...`` (the same as the sflsim subcommands)."""
+    parser = argparse.ArgumentParser(prog="python -m analysis",
+                                     description="Figures and tables from sflsim run directories.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_plot = sub.add_parser("plot", help="write the figures that apply and summary.md")
+    p_plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p_plot.add_argument("--out", default=None,
+                        help="output directory (default: RUN_DIR/figures for one run, "
+                             "./figures for several)")
+    p_cmp = sub.add_parser("compare", help="print the comparison table")
+    p_cmp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    args = parser.parse_args(argv)
+    if args.command == "plot":
+        return plot_command(args.run_dirs, args.out)
+    return compare_command(args.run_dirs)

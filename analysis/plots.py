@@ -22,14 +22,13 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from analysis import metrics
 from analysis.metrics import MissingDataError, require
-from analysis.style import (COLUMN_WIDTH_IN, LINESTYLES, MISS_COLOR, PAGE_WIDTH_IN, PHASE_COLORS,
-                            PHASE_GROUPS, RC_PARAMS, policy_style, si_scale)
-from analysis.traces import Run, Runs, as_runs, format_value, load_run, make_labels
+from analysis.style import (COLUMN_WIDTH_IN, LINESTYLES, MISS_COLOR, OTHER_PHASE_COLOR,
+                            PAGE_WIDTH_IN, PHASE_COLORS, PHASE_GROUPS, RC_PARAMS, policy_style, si_scale)
+from analysis.traces import Run, Runs, as_runs, load_run, make_labels
 
 __all__ = [
     "FIGURES", "save_figure", "accuracy_vs_uplink_bits", "accuracy_vs_rounds", "accuracy_vs_time",
@@ -96,9 +95,11 @@ def _markevery(n: int) -> int:
 
 def _accuracy_lines(runs: Runs, figure: str, x_of: Callable[[Run, pd.DataFrame], pd.Series],
                     xlabel: str, x_factor: float = 1.0) -> Figure:
+    acc_all = pd.concat([r.rounds["accuracy"] for r in runs])
+    if not acc_all.notna().any():
+        raise MissingDataError(figure, "rounds.parquet accuracy values (no round was evaluated)")
     fig = _figure()
     ax = fig.add_subplot()
-    acc_all = pd.concat([r.rounds["accuracy"] for r in runs]) if len(runs) else pd.Series([])
     acc_factor = _acc_factor(acc_all)
     for run, label, style in zip(runs, runs.labels, _run_styles(runs)):
         rounds = run.rounds.sort_values("round", kind="stable")
@@ -329,11 +330,11 @@ def deadline_miss_rate(runs, key: str = "deadline_s") -> Figure:
 # One run: timeline, channel, tokens
 
 
-def _phase_group(phase: str) -> str | None:
+def _phase_group(phase: str) -> str:
     for group, phases in PHASE_GROUPS.items():
         if phase in phases:
             return group
-    return None
+    return "other"
 
 
 @_styled
@@ -372,7 +373,7 @@ def timeline(run, round_index: int | None = None) -> Figure:
         ok = part["deadline_met"].astype(bool).to_numpy()
         spans = list(zip(part["start_s"] - t0, part["end_s"] - part["start_s"]))
         y = (row[device] - 0.3, 0.6)
-        color = PHASE_COLORS[group]
+        color = PHASE_COLORS.get(group, OTHER_PHASE_COLOR)
         if ok.any():
             ax.broken_barh([s for s, k in zip(spans, ok) if k], y, facecolors=color,
                            edgecolor="white", linewidth=0.3)
@@ -396,6 +397,8 @@ def timeline(run, round_index: int | None = None) -> Figure:
     ax.grid(axis="y", visible=False)
     ax.set_xlabel(f"Time since round start [s] (round {round_index}, starts at {t0:.3g} s)")
     handles = [Patch(facecolor=c, label=g) for g, c in PHASE_COLORS.items()]
+    if ev["phase"].astype(str).map(_phase_group).eq("other").any():
+        handles.append(Patch(facecolor=OTHER_PHASE_COLOR, label="other"))
     if (~ev["deadline_met"].astype(bool)).any():
         handles.append(Patch(facecolor="white", edgecolor=MISS_COLOR, hatch="////",
                              label="cut by miss"))

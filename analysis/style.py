@@ -71,6 +71,7 @@ PHASE_COLORS = {
     "downlink": "#E69F00",
 }
 MISS_COLOR = "#C00000"
+OTHER_PHASE_COLOR = "#BBBBBB"
 
 
 def policy_style(policy: str) -> tuple[str, str]:

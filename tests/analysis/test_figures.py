@@ -211,11 +211,11 @@ def test_missing_column_names_figure_and_column(run):
         plots.token_map(broken)
 
 
-def test_figures_leave_global_matplotlib_state_alone(run):
+def test_figures_leave_global_matplotlib_state_alone(run, tmp_path):
     before = dict(mpl.rcParams)
     backend = mpl.get_backend()
     plots.accuracy_vs_rounds(run)
-    plots.save_figure(plots.timeline(run), run.path / "tmp-figs", "t")
+    plots.save_figure(plots.timeline(run), tmp_path, "t")
     assert dict(mpl.rcParams) == before and mpl.get_backend() == backend
 
 
@@ -224,3 +224,18 @@ def test_accuracy_given_in_percent_is_not_scaled(tmp_path):
     run.rounds["accuracy"] = run.rounds["accuracy"] * 100
     y = plots.accuracy_vs_rounds(run).axes[0].lines[0].get_ydata()
     np.testing.assert_allclose(y, run.rounds["accuracy"].dropna())
+
+
+def test_accuracy_never_evaluated_is_missing_data(tmp_path):
+    run = load_run(write_fake_run(tmp_path / "noeval", rounds=2))
+    run.rounds["accuracy"] = np.nan
+    with pytest.raises(MissingDataError, match="accuracy_vs_time: needs rounds.parquet accuracy"):
+        plots.accuracy_vs_time(run)
+
+
+def test_timeline_shows_unknown_phases_as_other(tmp_path):
+    run = load_run(write_fake_run(tmp_path / "odd", rounds=1, deadline_s=5.0))
+    run.events.loc[run.events["phase"] == "server", "phase"] = "server_queue"
+    fig = plots.timeline(run)
+    assert sum(len(c.get_paths()) for c in fig.axes[0].collections) == len(run.events)
+    assert [t.get_text() for t in fig.legends[0].get_texts()][-1] == "other"

@@ -1,0 +1,102 @@
+"""analysis.tables: the summary numbers equal values recomputed by hand from the trace."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import tables
+from analysis.metrics import MissingDataError
+from analysis.traces import load_run, load_runs
+
+
+def _by_hand(run_dir):
+    """The summary of a run recomputed from the parquet files with plain loops."""
+    ev = pd.read_parquet(run_dir / "events.parquet").to_dict("records")
+    rounds = sorted(pd.read_parquet(run_dir / "rounds.parquet").to_dict("records"),
+                    key=lambda r: r["round"])
+    final_acc = math.nan
+    for r in rounds:
+        if not math.isnan(r["accuracy"]):
+            final_acc = r["accuracy"]
+    uplink = 0.0
+    energy = compute = transmit = 0.0
+    devices, missed = set(), {}
+    for e in ev:
+        devices.add(e["device"])
+        energy += e["energy_j"]
+        if e["phase"] in ("uplink", "adapter_uplink"):
+            uplink += e["bits"]
+            transmit += e["energy_j"]
+        if e["phase"] in ("device_forward", "device_backward"):
+            compute += e["energy_j"]
+        key = (e["round"], e["device"])
+        missed[key] = missed.get(key, False) or not e["deadline_met"]
+    lat = sorted(r["latency_s"] for r in rounds if r["round"] >= 1)
+    # 95th percentile by linear interpolation between order statistics, written out.
+    pos = 0.95 * (len(lat) - 1)
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, len(lat) - 1)
+    p95 = lat[lo] + (lat[hi] - lat[lo]) * (pos - lo)
+    ste = [r["ste"] for r in rounds if r["round"] >= 1 and not math.isnan(r["ste"])]
+    n = len(devices)
+    return {
+        "final_accuracy": final_acc, "total_uplink_bits": uplink,
+        "energy_per_device_j": energy / n, "compute_energy_per_device_j": compute / n,
+        "transmit_energy_per_device_j": transmit / n,
+        "latency_mean_s": sum(lat) / len(lat), "latency_p95_s": p95,
+        "deadline_misses": sum(missed.values()), "miss_rate": sum(missed.values()) / len(missed),
+        "ste_mean": sum(ste) / len(ste), "rounds": len(lat),
+        "dropped": sum(r["dropped"] for r in rounds),
+    }
+
+
+def test_comparison_table_matches_hand_computation(sweep_dirs):
+    table = tables.comparison_table(load_runs(sweep_dirs))
+    assert list(table.columns[:len(tables.COLUMNS)]) == list(tables.COLUMNS)
+    assert "deadline_s" in table.columns and len(table) == 9
+    assert table["deadline_misses"].sum() > 0  # the sweep has misses to count
+    for row, path in zip(table.to_dict("records"), sweep_dirs):
+        for key, expected in _by_hand(path).items():
+            assert row[key] == pytest.approx(expected, rel=1e-12), key
+
+
+def test_summary_table_of_one_run(one_run):
+    summary = tables.summary_table(load_run(one_run))
+    values = dict(zip(summary["quantity"], summary["value"]))
+    expected = _by_hand(one_run)
+    for key in ("final_accuracy", "total_uplink_bits", "latency_p95_s", "deadline_misses"):
+        assert values[key] == pytest.approx(expected[key], rel=1e-12)
+    assert values["policy"] == "st-sflora"
+
+
+def test_markdown_tables(sweep_dirs, one_run):
+    text = tables.compare_markdown(load_runs(sweep_dirs[:3]))
+    lines = text.splitlines()
+    assert lines[0].startswith("| run") and "final acc. [%]" in lines[0]
+    assert "uplink [Mbit]" in lines[0] and "latency p95 [s]" in lines[0]
+    assert set(lines[1]) <= set("|-: ")
+    assert sum(1 for l in lines if l.startswith("| ST-SFLora (deadline_s=")) == 3
+    # Every table row has as many cells as the header.
+    n = lines[0].count("|")
+    assert all(l.count("|") == n for l in lines[:5])
+    one = tables.summary_markdown(load_run(one_run))
+    assert one.startswith("# ST-SFLora") and "| final acc. [%]" in one
+
+
+def test_to_markdown_formatting():
+    frame = pd.DataFrame({"name": ["a|b", "c"], "x": [1234567.0, float("nan")], "n": [3, 40],
+                          "ok": [True, False]})
+    assert tables.to_markdown(frame) == (
+        "| name |         x |  n | ok    |\n"
+        "|:-----|----------:|---:|:------|\n"
+        "| a\\|b | 1.235e+06 |  3 | true  |\n"
+        "| c    |         – | 40 | false |\n"
+    )
+
+
+def test_missing_column_in_summary(one_run):
+    run = load_run(one_run)
+    run.rounds = run.rounds.drop(columns=["latency_s"])
+    with pytest.raises(MissingDataError, match="summary: needs rounds.parquet column latency_s"):
+        tables.run_metrics(run)

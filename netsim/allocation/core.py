@@ -1,0 +1,274 @@
+"""Shared machinery of the policies: screening, exact radio for fixed tokens, batch radio.
+
+A token vector fixes every payload; what is left is the radio: bandwidth and power that
+minimise the round latency max_i T_i. Because STE = sum_i f_i(K_i) / max_i T_i, a device
+finishing before the slowest one buys nothing, so at the optimum every device finishes at a
+common latency tau, or at its own deadline if that is earlier (its time is capped), and the
+band is used up:
+
+    sum_i B_i(min(tau, D_i)) = W,
+
+B_i(T) being the least bandwidth that lets device i finish by T (radio.bandwidth_for_time_hz,
+with the power P = min(p_max, e / t) of step (a)). B_i is decreasing in T, so tau is found by
+bisection (one dimension, all devices vectorised) — step (b) of the alternating algorithm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+
+from .problem import (
+    STATUS_CAPACITY,
+    STATUS_DEADLINE,
+    STATUS_ENERGY,
+    STATUS_LEFT_CELL,
+    STATUS_OK,
+    Allocation,
+    AllocationProblem,
+)
+from .radio import bandwidth_for_time_hz, min_tx_time_alone_s, rate_bps
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """Per-device, per-token-budget arrays of a problem restricted to some devices.
+
+    Shapes: n candidate devices, Kr = K_max - min_tokens + 1 token budgets ``ks``.
+    """
+
+    problem: AllocationProblem
+    idx: np.ndarray  # [n] device indices in the problem
+    ks: np.ndarray  # [Kr] token budgets
+    gain: np.ndarray  # [n, 1]
+    max_power_w: np.ndarray  # [n, 1]
+    deadline_s: np.ndarray  # [n, 1]
+    payload_bits: np.ndarray  # [n, Kr]
+    compute_time_s: np.ndarray  # [n, Kr]
+    tx_energy_j: np.ndarray  # [n, Kr] energy budget left after compute
+    retention: np.ndarray  # [n, Kr]
+    alone_latency_s: np.ndarray  # [n, Kr] best latency with the whole band (inf: never)
+    alone_reason: np.ndarray  # [n, Kr] str, "ok" or why the budget fails even alone
+
+    @property
+    def n(self) -> int:
+        return self.idx.size
+
+    def rows(self, kidx: np.ndarray, name: str) -> np.ndarray:
+        """Gather ``[..., n]`` values of a ``[n, Kr]`` field at token indices ``kidx[..., n]``."""
+        return getattr(self, name)[np.arange(self.n), kidx]
+
+
+def prepare(problem: AllocationProblem, idx: np.ndarray) -> Prepared:
+    """Precompute the per-budget arrays for the devices ``idx`` (see :class:`Prepared`)."""
+    p = problem
+    idx = np.asarray(idx, dtype=np.intp)
+    # [Kr]
+    ks = np.arange(p.min_tokens, p.max_tokens + 1)
+    col = lambda a: np.asarray(a)[idx][:, None]  # noqa: E731
+    # [n, Kr]
+    payload = col(p.bits_per_token) * (ks + p.extra_tokens)
+    comp_t = col(p.compute_time_s) + col(p.compute_time_per_token_s) * ks
+    comp_e = col(p.compute_energy_j) + col(p.compute_energy_per_token_j) * ks
+    tx_e = col(p.energy_budget_j) - comp_e
+    t_alone, energy_limited = min_tx_time_alone_s(
+        payload, tx_e, col(p.max_power_w), col(p.gain_lin), p.noise_psd_w_per_hz,
+        p.total_bandwidth_hz,
+    )
+    alone = comp_t + t_alone
+    deadline = col(p.deadline_s)
+    reason = np.full(alone.shape, STATUS_OK, dtype=object)
+    late = ~(alone <= deadline)
+    # Late because of the energy budget if max power alone would have made it in time.
+    t_power_ok = comp_t + payload / (
+        p.total_bandwidth_hz
+        * np.log2(1 + col(p.max_power_w) * col(p.gain_lin)
+                  / (p.noise_psd_w_per_hz * p.total_bandwidth_hz))
+    ) <= deadline
+    reason[late] = STATUS_DEADLINE
+    reason[late & (energy_limited | ~np.isfinite(t_alone)) & t_power_ok] = STATUS_ENERGY
+    reason[(tx_e <= 0) & (comp_t < deadline)] = STATUS_ENERGY
+    return Prepared(
+        problem=p, idx=idx, ks=ks, gain=col(p.gain_lin), max_power_w=col(p.max_power_w),
+        deadline_s=deadline, payload_bits=payload, compute_time_s=comp_t, tx_energy_j=tx_e,
+        retention=p.retention[idx][:, ks], alone_latency_s=np.where(late, np.inf, alone),
+        alone_reason=reason,
+    )
+
+
+def vector_bandwidth_hz(
+    prep: Prepared, kidx: np.ndarray, tau_s: np.ndarray, newton_steps: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
+    """B_i(min(tau, D_i)) and the power used, for token indices ``kidx[..., n]``.
+
+    ``tau_s`` broadcasts against ``kidx`` without its last axis (``[...]``).
+    """
+    # [..., n]
+    d = prep.deadline_s[:, 0]
+    t = np.minimum(np.asarray(tau_s)[..., None], d) - prep.rows(kidx, "compute_time_s")
+    return bandwidth_for_time_hz(
+        prep.rows(kidx, "payload_bits"), t, prep.rows(kidx, "tx_energy_j"),
+        prep.max_power_w[:, 0], prep.gain[:, 0], prep.problem.noise_psd_w_per_hz, newton_steps,
+    )
+
+
+def batch_round_latency_s(
+    prep: Prepared, kidx: np.ndarray, iterations: int = 40, newton_steps: int = 1,
+    lo_s: np.ndarray | None = None, hi_s: np.ndarray | None = None,
+) -> np.ndarray:
+    """Min-max latency tau(K) of many token vectors at once (bisection in log tau).
+
+    Args:
+        prep: prepared arrays.
+        kidx: ``[M, n]`` token indices into ``prep.ks``.
+        iterations: bisection steps; the bracket shrinks by 2**-iterations in log scale.
+        newton_steps: accuracy of the bandwidth inverse (1: ~1e-6, 3: exact).
+        lo_s, hi_s: optional ``[M]`` brackets known to hold tau(K).
+
+    Returns:
+        ``[M]`` tau, s: the upper end of the final bracket (a feasible latency),
+        inf where the vector cannot meet every deadline with the band.
+    """
+    w = prep.problem.total_bandwidth_hz
+    # [M, n]
+    alone = prep.alone_latency_s[np.arange(prep.n), kidx]
+    lo = alone.max(axis=1) if lo_s is None else lo_s
+    hi = np.broadcast_to(prep.deadline_s[:, 0].max(), lo.shape) if hi_s is None else hi_s
+    b_hi, _ = vector_bandwidth_hz(prep, kidx, hi, newton_steps)
+    feasible = np.isfinite(lo) & (b_hi.sum(axis=1) <= w)
+    lo = np.where(feasible, np.minimum(lo, hi), 1.0)
+    hi = np.where(feasible, hi, 1.0)
+    log_lo, log_hi = np.log(lo), np.log(hi)
+    for _ in range(iterations):
+        mid = 0.5 * (log_lo + log_hi)
+        b, _ = vector_bandwidth_hz(prep, kidx, np.exp(mid), newton_steps)
+        fits = b.sum(axis=1) <= w
+        log_hi = np.where(fits, mid, log_hi)
+        log_lo = np.where(fits, log_lo, mid)
+    return np.where(feasible, np.exp(log_hi), np.inf)
+
+
+def exact_radio(prep: Prepared, kidx: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, int]:
+    """Exact min-max radio allocation for one token vector (Brent's method on tau).
+
+    Args:
+        prep: prepared arrays.
+        kidx: ``[n]`` token indices; the vector must be feasible (checked by the caller with
+            :func:`batch_round_latency_s`).
+
+    Returns:
+        ``(tau_s, bandwidth_hz [n], power_w [n], iterations)`` with sum bandwidth <= W.
+    """
+    w = prep.problem.total_bandwidth_hz
+    lo = float(prep.rows(kidx, "alone_latency_s").max())
+    hi = float(prep.deadline_s.max())
+
+    def excess(tau: float) -> float:
+        return float(vector_bandwidth_hz(prep, kidx, tau)[0].sum()) / w - 1.0
+
+    iters = 0
+    if excess(lo) <= 0.0:
+        tau = lo
+    else:
+        tau, info = brentq(excess, lo, hi, xtol=1e-14 * hi, rtol=1e-15, full_output=True)
+        iters = info.iterations
+        # Land on the feasible side of the root.
+        for _ in range(8):
+            if excess(tau) <= 0.0:
+                break
+            tau = min(hi, tau * (1 + 1e-13))
+    bandwidth, power = vector_bandwidth_hz(prep, kidx, tau)
+    total = bandwidth.sum()
+    if total > w:  # rounding only: shrink by a few ulps
+        bandwidth = bandwidth * (w / total)
+    return tau, bandwidth, power, iters
+
+
+def screen(
+    problem: AllocationProblem,
+    selected: np.ndarray | None = None,
+    reasons: tuple[str, ...] | list[str] | None = None,
+):
+    """Devices that can take part at all, with the reasons of the others.
+
+    A device is excluded if it cannot meet its deadline and energy budget even alone with
+    the whole band and K = min_tokens ("deadline" / "energy"); then, if the rest cannot all
+    be served at K = min_tokens within their deadlines (sum_i B_i(K_min, D_i) > W), the
+    devices needing the most bandwidth are dropped first ("capacity"), which keeps the
+    largest number of devices.
+
+    Args:
+        problem: the problem.
+        selected: optional ``[N]`` bool, devices allowed to take part.
+        reasons: optional ``[N]`` reasons of the unselected devices (default "left-cell").
+
+    Returns:
+        ``(prep, status)``: :class:`Prepared` of the kept devices, ``[N]`` list of status.
+    """
+    n = problem.num_devices
+    status = [STATUS_OK] * n
+    idx = np.arange(n)
+    if selected is not None:
+        selected = np.asarray(selected, dtype=bool)
+        if selected.shape != (n,):
+            raise ValueError(f"selected must have shape ({n},), got {selected.shape}")
+        idx = np.flatnonzero(selected)
+        for i in np.flatnonzero(~selected):
+            status[i] = STATUS_LEFT_CELL if reasons is None else reasons[i]
+    prep = prepare(problem, idx)
+    reason0 = prep.alone_reason[:, 0]
+    for j in np.flatnonzero(reason0 != STATUS_OK):
+        status[idx[j]] = reason0[j]
+    keep = reason0 == STATUS_OK
+    if not keep.any():
+        return prepare(problem, idx[keep]), status
+    prep = prepare(problem, idx[keep])
+    b_at_deadline, _ = vector_bandwidth_hz(prep, np.zeros(prep.n, dtype=np.intp), prep.deadline_s.max())
+    order = np.argsort(-b_at_deadline, kind="stable")
+    excess = b_at_deadline.sum() - problem.total_bandwidth_hz
+    drop = np.zeros(prep.n, dtype=bool)
+    for j in order:
+        if excess <= 0:
+            break
+        drop[j] = True
+        excess -= b_at_deadline[j]
+        status[prep.idx[j]] = STATUS_CAPACITY
+    if drop.any():
+        prep = prepare(problem, prep.idx[~drop])
+    return prep, status
+
+
+def build_allocation(
+    policy: str, problem: AllocationProblem, status: list[str], idx: np.ndarray,
+    tokens: np.ndarray, bandwidth_hz: np.ndarray, power_w: np.ndarray, iterations: int,
+    solve_time_s: float,
+) -> Allocation:
+    """Assemble an :class:`Allocation`, computing latency and energy by the forward model."""
+    n = problem.num_devices
+    full = lambda v, dtype=float: _scatter(n, idx, v, dtype)  # noqa: E731
+    tok, bw, pw = full(tokens, np.int64), full(bandwidth_hz), full(power_w)
+    ok = np.zeros(n, dtype=bool)
+    ok[idx] = True
+    latency = np.zeros(n)
+    energy = np.zeros(n)
+    rate = np.zeros(n)
+    if idx.size:
+        lat, en = problem.evaluate(tok, np.where(ok, bw, 1.0), np.where(ok, pw, 1.0))
+        latency[ok], energy[ok] = lat[ok], en[ok]
+        rate[ok] = rate_bps(bw[ok], pw[ok], problem.gain_lin[ok], problem.noise_psd_w_per_hz)
+    ret = np.where(ok, problem.retention[np.arange(n), tok], 0.0)
+    round_latency = float(latency[ok].max()) if ok.any() else 0.0
+    ste = float(ret.sum() / round_latency) if ok.any() else 0.0
+    return Allocation(
+        policy=policy, tokens=tok, bandwidth_hz=bw, power_w=pw, rate_bps=rate,
+        latency_s=latency, energy_j=energy, retention=ret, status=tuple(status), ste=ste,
+        round_latency_s=round_latency, iterations=int(iterations), solve_time_s=solve_time_s,
+    )
+
+
+def _scatter(n: int, idx: np.ndarray, values, dtype) -> np.ndarray:
+    out = np.zeros(n, dtype=dtype)
+    out[idx] = values
+    return out

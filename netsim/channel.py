@@ -90,7 +90,7 @@ class Channel:
         config: Propagation model.
         num_devices: N.
         num_rb: Resource blocks in the band (used when ``per_rb_fading``).
-        positions_m: Initial positions, ``[N, 2]``, BS at the origin.
+        distance_2d_m: Initial horizontal distances to the BS in m, ``[N]``.
         rng_shadowing: Generator for the shadowing stream.
         rng_fading: Generator for the fading stream.
 
@@ -106,7 +106,7 @@ class Channel:
         config: ChannelConfig,
         num_devices: int,
         num_rb: int,
-        positions_m: np.ndarray,
+        distance_2d_m: np.ndarray,
         rng_shadowing: np.random.Generator,
         rng_fading: np.random.Generator,
     ) -> None:
@@ -120,18 +120,15 @@ class Channel:
             self._fading = fading.BlockFading(
                 num_devices, num_rb if config.per_rb_fading else 1, rng_fading, k_db
             )
-        self._rho_speeds = None
-        self._rho_dt = None
-        self._rho = None
-        self._compute_gains(positions_m)
+        self._fading_key = None
+        self._shadowing_key = None
+        self._compute_gains(distance_2d_m)
 
-    def _pathloss(self, positions_m: np.ndarray) -> np.ndarray:
+    def _compute_gains(self, distance_2d_m: np.ndarray) -> None:
         c = self.config
-        d2d = np.hypot(positions_m[:, 0], positions_m[:, 1])
-        return pathloss.pathloss_db(c.pathloss_model, d2d, c.carrier_frequency_hz, c.bs_height_m, c.ut_height_m)
-
-    def _compute_gains(self, positions_m: np.ndarray) -> None:
-        self.pathloss_db = self._pathloss(positions_m)
+        self.pathloss_db = pathloss.pathloss_db(
+            c.pathloss_model, distance_2d_m, c.carrier_frequency_hz, c.bs_height_m, c.ut_height_m
+        )
         # [N, 1]: 10^(-(PL + S)/10) through exp, cheaper than power
         large = np.exp(_NEG_LN10_OVER_10 * (self.pathloss_db + self.shadowing_db))[:, None]
         if self._fading is None:
@@ -144,21 +141,28 @@ class Channel:
         else:
             self.wideband_gain_lin = self.gain_lin.mean(axis=1)
 
-    def _correlation(self, speeds_mps: np.ndarray, dt_s: float) -> np.ndarray:
-        # J0 is the costliest call of the update; reuse it while speeds and step are unchanged.
-        if (
-            self._rho is None
-            or dt_s != self._rho_dt
-            or not np.array_equal(speeds_mps, self._rho_speeds)
-        ):
-            self._rho = fading.jakes_correlation(fading.doppler_hz(speeds_mps, self.config.carrier_frequency_hz), dt_s)
-            self._rho_speeds = np.array(speeds_mps, copy=True)
-            self._rho_dt = dt_s
-        return self._rho
+    def _fading_coefficients(self, speeds_mps: np.ndarray, dt_s: float) -> tuple[np.ndarray, np.ndarray]:
+        # J0 and the square roots are the costliest part of the fading step; reuse them while
+        # the speeds and the step are unchanged (always, on a highway).
+        key = self._fading_key
+        if key is None or dt_s != key[0] or not np.array_equal(speeds_mps, key[1]):
+            rho = fading.jakes_correlation(fading.doppler_hz(speeds_mps, self.config.carrier_frequency_hz), dt_s)
+            rho_col = rho[:, None]
+            scale = np.sqrt(0.5 * np.maximum(1.0 - rho_col * rho_col, 0.0))
+            self._fading_key = (dt_s, np.array(speeds_mps, copy=True), rho_col, scale)
+        return self._fading_key[2], self._fading_key[3]
+
+    def _shadowing_coefficients(self, moved_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # Same reuse for the Gudmundson correlation: equal distances moved, equal coefficients.
+        key = self._shadowing_key
+        if key is None or not np.array_equal(moved_m, key[0]):
+            rho = shadowing.gudmundson_correlation(moved_m, self._decorrelation_m)
+            self._shadowing_key = (np.array(moved_m, copy=True), rho, np.sqrt(1.0 - rho * rho) * self._std_db)
+        return self._shadowing_key[1], self._shadowing_key[2]
 
     def update(
         self,
-        positions_m: np.ndarray,
+        distance_2d_m: np.ndarray,
         moved_m: np.ndarray,
         speeds_mps: np.ndarray,
         dt_s: float,
@@ -168,7 +172,7 @@ class Channel:
         """Advance the channel of every device by one block of ``dt_s`` seconds.
 
         Args:
-            positions_m: New positions, ``[N, 2]``.
+            distance_2d_m: New horizontal distances to the BS in m, ``[N]``.
             moved_m: Distance each device moved since the last update, ``[N]``.
             speeds_mps: Speeds during the block (sets the Doppler), ``[N]``.
             dt_s: Block duration in s.
@@ -176,12 +180,11 @@ class Channel:
             rng_fading: Generator for the fading stream.
         """
         if self._std_db > 0.0:
-            self.shadowing_db = shadowing.update_shadowing_db(
-                self.shadowing_db, moved_m, self._std_db, self._decorrelation_m, rng_shadowing
-            )
+            rho, innovation_std_db = self._shadowing_coefficients(moved_m)
+            self.shadowing_db = shadowing.ar1_step_db(self.shadowing_db, rho, innovation_std_db, rng_shadowing)
         if self._fading is not None:
-            self._fading.step(self._correlation(speeds_mps, dt_s), rng_fading)
-        self._compute_gains(positions_m)
+            self._fading.step_with(*self._fading_coefficients(speeds_mps, dt_s), rng_fading)
+        self._compute_gains(distance_2d_m)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Plain arrays: shadowing and fading state (path loss follows from positions)."""
@@ -190,10 +193,9 @@ class Channel:
             state.update({f"fading_{k}": v for k, v in self._fading.state_dict().items()})
         return state
 
-    def load_state_dict(self, state: dict[str, np.ndarray], positions_m: np.ndarray) -> None:
-        """Restore :meth:`state_dict` arrays and recompute the gains at ``positions_m``."""
+    def load_state_dict(self, state: dict[str, np.ndarray], distance_2d_m: np.ndarray) -> None:
+        """Restore :meth:`state_dict` arrays and recompute the gains at ``distance_2d_m``."""
         self.shadowing_db = np.array(state["shadowing_db"], dtype=float)
         if self._fading is not None:
             self._fading.load_state_dict({k[len("fading_"):]: v for k, v in state.items() if k.startswith("fading_")})
-        self._rho = None
-        self._compute_gains(positions_m)
+        self._compute_gains(distance_2d_m)

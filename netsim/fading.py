@@ -110,10 +110,25 @@ class BlockFading:
         """
         # [N, 1], broadcast over resource blocks
         rho_col = rho[:, None]
-        innovation = complex_normal(rng, self.diffuse.shape)
-        innovation *= np.sqrt(np.maximum(1.0 - rho_col * rho_col, 0.0))
-        self.diffuse *= rho_col
-        self.diffuse += innovation
+        scale = np.sqrt(0.5 * np.maximum(1.0 - rho_col * rho_col, 0.0))
+        self.step_with(rho_col, scale, rng)
+
+    def step_with(self, rho_col: np.ndarray, innovation_scale: np.ndarray, rng: np.random.Generator) -> None:
+        """:meth:`step` with precomputed coefficients (for callers that cache them).
+
+        Args:
+            rho_col: Correlation, shape ``[N, 1]``.
+            innovation_scale: ``sqrt((1 - rho^2) / 2)`` (per real dimension), shape ``[N, 1]``.
+            rng: Random generator for the innovations.
+        """
+        n, b = self.diffuse.shape
+        # Work on the real view [N, 2B] (re, im interleaved): real multiplies, no complex casts.
+        # The innovations are drawn in exactly the layout complex_normal uses.
+        real = self.diffuse.view(np.float64)
+        innovation = rng.standard_normal(2 * n * b).reshape(n, 2 * b)
+        innovation *= innovation_scale
+        real *= rho_col
+        real += innovation
 
     def gains(self) -> np.ndarray:
         """Complex channel gains ``h``, complex128 ``[N, num_rb]``, ``E|h|^2 = 1``."""
@@ -124,7 +139,10 @@ class BlockFading:
     def power_gain(self) -> np.ndarray:
         """Small-scale power gain ``|h|^2``, float ``[N, num_rb]``, mean 1."""
         h = self.gains()
-        return h.real * h.real + h.imag * h.imag
+        # [N, B, 2] real view: |h|^2 = re^2 + im^2
+        parts = h.view(np.float64).reshape(h.shape[0], h.shape[1], 2)
+        sq = parts * parts
+        return sq[:, :, 0] + sq[:, :, 1]
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Plain arrays that fully describe the state."""

@@ -11,7 +11,8 @@ Three models, vectorised over devices (``positions_m [N, 2]``, ``speeds_mps [N]`
   other side: device slot ``i`` is always vehicle ``i``. The time it has left in the cell is
   closed form: ``(sqrt(R^2 - y^2) - s x) / v`` with ``s = +-1`` its direction.
 
-Each model has ``step(dt_s, rng) -> moved_m [N]``, ``in_cell() -> bool [N]``,
+Each model has ``positions_m [N, 2]``, ``speeds_mps [N]``, ``step(dt_s, rng) -> moved_m [N]``,
+``distances_2d_m() -> [N]``, ``in_cell() -> bool [N]``,
 ``time_left_s() -> [N]`` and ``state_dict()/load_state_dict()``. A step of ``dt`` is exact for
 static and highway; random waypoint makes at most one leg/pause transition per step (time
 left over in the step after reaching a waypoint is spent pausing), which is exact when the
@@ -131,6 +132,10 @@ class StaticMobility:
         """Advance by ``dt_s`` seconds; returns distance moved, zeros ``[N]``."""
         return self._moved_m
 
+    def distances_2d_m(self) -> np.ndarray:
+        """Horizontal distance to the base station in m, ``[N]``."""
+        return np.hypot(self.positions_m[:, 0], self.positions_m[:, 1])
+
     def in_cell(self) -> np.ndarray:
         """bool ``[N]``: inside the cell disc."""
         return self._in_cell
@@ -190,6 +195,10 @@ class RandomWaypointMobility:
         self.speeds_mps = np.where(self.pause_left_s > 0.0, 0.0, self.leg_speed_mps)
         return travel
 
+    def distances_2d_m(self) -> np.ndarray:
+        """Horizontal distance to the base station in m, ``[N]``."""
+        return np.hypot(self.positions_m[:, 0], self.positions_m[:, 1])
+
     def in_cell(self) -> np.ndarray:
         """bool ``[N]``: always inside the cell."""
         return self._in_cell
@@ -213,7 +222,12 @@ class RandomWaypointMobility:
 
 
 class HighwayMobility:
-    """Vehicles on a wrapped straight road passing the base station."""
+    """Vehicles on a wrapped straight road passing the base station.
+
+    Vehicles keep their lane, direction and speed; only ``x`` changes. The lane's squared
+    offset and half chord are fixed, so distance and cell membership are one or two array
+    operations per step.
+    """
 
     def __init__(self, config: HighwayConfig, num_devices: int, cell_radius_m: float, rng: np.random.Generator):
         far_lane_m = config.offset_m + (config.lanes - 1) * config.lane_width_m
@@ -230,37 +244,56 @@ class HighwayMobility:
         lane = rng.integers(0, config.lanes, size=num_devices)
         # +1 towards +x for the first ceil(lanes/2) lanes, -1 for the others.
         self.direction = np.where(lane < (config.lanes + 1) // 2, 1.0, -1.0)
-        y = config.offset_m + lane * config.lane_width_m
-        # Half-chord of the cell at each lane: the vehicle is in the cell while |x| <= half_chord.
-        self.half_chord_m = np.sqrt(cell_radius_m**2 - y * y)
+        self._y = config.offset_m + lane * config.lane_width_m
+        self._y_sq = self._y * self._y
+        # Half chord of the cell at each lane: the vehicle is in the cell while |x| <= half_chord.
+        self.half_chord_m = np.sqrt(cell_radius_m**2 - self._y_sq)
         if config.start_in_cell:
-            x = rng.uniform(-1.0, 1.0, size=num_devices) * self.half_chord_m
+            self._x = rng.uniform(-1.0, 1.0, size=num_devices) * self.half_chord_m
         else:
-            x = rng.uniform(-0.5, 0.5, size=num_devices) * self.road_length_m
-        self.positions_m = np.stack([x, y], axis=1)
+            self._x = rng.uniform(-0.5, 0.5, size=num_devices) * self.road_length_m
         self.speeds_mps = kmh_to_mps(rng.uniform(*config.speed_range_kmh, size=num_devices))
+        self._set_velocity()
+
+    def _set_velocity(self) -> None:
         self._velocity_mps = self.direction * self.speeds_mps
-        self._x = self.positions_m[:, 0]  # a view: updated in place
+        self._moved_dt_s = None
+        self._moved_m = None
+
+    @property
+    def positions_m(self) -> np.ndarray:
+        """Positions in m, ``[N, 2]`` (a new array)."""
+        return np.stack([self._x, self._y], axis=1)
 
     def step(self, dt_s: float, rng: np.random.Generator) -> np.ndarray:
         """Advance every vehicle by ``dt_s`` seconds along its lane, wrapping at the road ends.
 
         Args:
-            dt_s: Time step in s.
+            dt_s: Time step in s (shorter than the time to drive the road).
             rng: Unused (highway motion is deterministic); kept for a uniform interface.
 
         Returns:
-            Distance moved in m, shape ``[N]``.
+            Distance moved in m, shape ``[N]`` (do not modify: it is reused between steps).
         """
         half = 0.5 * self.road_length_m
         x = self._x
         x += self._velocity_mps * dt_s
-        # Wrap to [-L/2, L/2): only vehicles past an end need it.
-        if np.any(np.abs(x) >= half):
-            x += half
-            np.mod(x, self.road_length_m, out=x)
-            x -= half
-        return self.speeds_mps * dt_s
+        # Wrap to [-L/2, L/2): a step moves far less than L, so one subtraction suffices.
+        past_end = x >= half
+        if past_end.any():
+            x[past_end] -= self.road_length_m
+        past_start = x < -half
+        if past_start.any():
+            x[past_start] += self.road_length_m
+        if dt_s != self._moved_dt_s:
+            self._moved_m = self.speeds_mps * dt_s
+            self._moved_dt_s = dt_s
+        return self._moved_m
+
+    def distances_2d_m(self) -> np.ndarray:
+        """Horizontal distance to the base station in m, ``[N]``."""
+        x = self._x
+        return np.sqrt(x * x + self._y_sq)
 
     def in_cell(self) -> np.ndarray:
         """bool ``[N]``: inside the cell, ``|x| <= half chord of the lane``."""
@@ -276,10 +309,21 @@ class HighwayMobility:
         return np.where(np.abs(self._x) <= self.half_chord_m, left, 0.0)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {"positions_m": self.positions_m.copy()}
+        return {
+            "x_m": self._x.copy(),
+            "y_m": self._y.copy(),
+            "direction": self.direction.copy(),
+            "speeds_mps": self.speeds_mps.copy(),
+        }
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        self.positions_m[...] = state["positions_m"]
+        self._x = np.array(state["x_m"], dtype=float)
+        self._y = np.array(state["y_m"], dtype=float)
+        self._y_sq = self._y * self._y
+        self.half_chord_m = np.sqrt(self.cell_radius_m**2 - self._y_sq)
+        self.direction = np.array(state["direction"], dtype=float)
+        self.speeds_mps = np.array(state["speeds_mps"], dtype=float)
+        self._set_velocity()
 
 
 def make_mobility(config: MobilityConfig, num_devices: int, cell_radius_m: float, rng: np.random.Generator):

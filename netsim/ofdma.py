@@ -147,8 +147,11 @@ def snr_lin(power_w: ArrayLike, gain_lin: ArrayLike, bandwidth_hz: ArrayLike, no
         Linear SNR, broadcast shape.
     """
     b = np.asarray(bandwidth_hz, dtype=float)
+    signal_w = np.asarray(power_w, dtype=float) * np.asarray(gain_lin, dtype=float)
+    if np.all(b > 0):
+        return signal_w / (noise_psd * b)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.asarray(power_w, dtype=float) * np.asarray(gain_lin, dtype=float) / (noise_psd * b)
+        out = signal_w / (noise_psd * b)
     return np.where(b > 0, out, 0.0)
 
 
@@ -162,7 +165,7 @@ def spectral_efficiency(snr: ArrayLike, max_spectral_efficiency: float | None = 
     Returns:
         Spectral efficiency in bit/s/Hz, same shape.
     """
-    se = np.log2(1.0 + np.asarray(snr, dtype=float))
+    se = np.log2(np.asarray(snr, dtype=float) + 1.0)
     if max_spectral_efficiency is not None:
         np.minimum(se, max_spectral_efficiency, out=se)
     return se

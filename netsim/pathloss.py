@@ -134,43 +134,40 @@ def breakpoint_distance_m(frequency_hz: float, bs_height_m: float, ut_height_m: 
     return 4.0 * h_bs * h_ut * frequency_hz / SPEED_OF_LIGHT_MPS
 
 
-def _uma_los_db(d2d, d3d, fc_ghz, frequency_hz, h_bs, h_ut):
-    # TR 38.901 Table 7.4.1-1, UMa LOS: PL1 below d'_BP, PL2 above.
+# TR 38.901 Table 7.4.1-1 coefficients, with fc in GHz and distances in m:
+#   LOS  PL1 = a1 + b1 log10(d3D) + 20 log10(fc)                         (d2D <= d'_BP)
+#   LOS  PL2 = a1 + 40 log10(d3D) + 20 log10(fc) - c2 log10(d'_BP^2 + (h_BS - h_UT)^2)
+#   NLOS PL' = an + bn log10(d3D) + fn log10(fc) - hn (h_UT - 1.5),   PL = max(PL_LOS, PL')
+# UMa: a1 = 28.0, b1 = 22, c2 = 9;   an = 13.54, bn = 39.08, fn = 20, hn = 0.6
+# UMi street canyon: a1 = 32.4, b1 = 21, c2 = 9.5;   an = 22.4, bn = 35.3, fn = 21.3, hn = 0.3
+_COEFFS = {
+    "uma": {"a1": 28.0, "b1": 22.0, "c2": 9.0, "an": 13.54, "bn": 39.08, "fn": 20.0, "hn": 0.6},
+    "umi": {"a1": 32.4, "b1": 21.0, "c2": 9.5, "an": 22.4, "bn": 35.3, "fn": 21.3, "hn": 0.3},
+}
+
+
+def _tr38901_db(scenario, nlos, d2d, d3d, frequency_hz, h_bs, h_ut):
+    k = _COEFFS[scenario]
+    fc_ghz = frequency_hz / 1e9
     d_bp = breakpoint_distance_m(frequency_hz, h_bs, h_ut)
-    log_fc = 20.0 * np.log10(fc_ghz)
+    log_fc = np.log10(fc_ghz)
+    # log10(d3D) once: the costliest term for large N.
     log_d3d = np.log10(d3d)
-    pl1 = 28.0 + 22.0 * log_d3d + log_fc
-    pl2 = 28.0 + 40.0 * log_d3d + log_fc - 9.0 * np.log10(d_bp**2 + (h_bs - h_ut) ** 2)
-    return np.where(d2d <= d_bp, pl1, pl2)
+    pl1 = (k["a1"] + 20.0 * log_fc) + k["b1"] * log_d3d
+    pl2 = (k["a1"] + 20.0 * log_fc - k["c2"] * np.log10(d_bp**2 + (h_bs - h_ut) ** 2)) + 40.0 * log_d3d
+    pl = np.where(d2d <= d_bp, pl1, pl2)
+    if nlos:
+        pl_nlos = (k["an"] + k["fn"] * log_fc - k["hn"] * (h_ut - 1.5)) + k["bn"] * log_d3d
+        np.maximum(pl, pl_nlos, out=pl)
+    return pl
 
 
-def _uma_nlos_db(d2d, d3d, fc_ghz, frequency_hz, h_bs, h_ut):
-    # PL'_NLOS = 13.54 + 39.08 log10(d3D) + 20 log10(fc) - 0.6 (h_UT - 1.5); PL = max(LOS, NLOS').
-    pl_nlos = 13.54 + 39.08 * np.log10(d3d) + 20.0 * np.log10(fc_ghz) - 0.6 * (h_ut - 1.5)
-    return np.maximum(_uma_los_db(d2d, d3d, fc_ghz, frequency_hz, h_bs, h_ut), pl_nlos)
-
-
-def _umi_los_db(d2d, d3d, fc_ghz, frequency_hz, h_bs, h_ut):
-    # TR 38.901 Table 7.4.1-1, UMi street canyon LOS.
-    d_bp = breakpoint_distance_m(frequency_hz, h_bs, h_ut)
-    log_fc = 20.0 * np.log10(fc_ghz)
-    log_d3d = np.log10(d3d)
-    pl1 = 32.4 + 21.0 * log_d3d + log_fc
-    pl2 = 32.4 + 40.0 * log_d3d + log_fc - 9.5 * np.log10(d_bp**2 + (h_bs - h_ut) ** 2)
-    return np.where(d2d <= d_bp, pl1, pl2)
-
-
-def _umi_nlos_db(d2d, d3d, fc_ghz, frequency_hz, h_bs, h_ut):
-    # PL'_NLOS = 35.3 log10(d3D) + 22.4 + 21.3 log10(fc) - 0.3 (h_UT - 1.5); PL = max(LOS, NLOS').
-    pl_nlos = 35.3 * np.log10(d3d) + 22.4 + 21.3 * np.log10(fc_ghz) - 0.3 * (h_ut - 1.5)
-    return np.maximum(_umi_los_db(d2d, d3d, fc_ghz, frequency_hz, h_bs, h_ut), pl_nlos)
-
-
+# model name -> (scenario, NLOS?)
 _3GPP = {
-    "3gpp-uma-los": ("uma", _uma_los_db),
-    "3gpp-uma-nlos": ("uma", _uma_nlos_db),
-    "3gpp-umi-los": ("umi", _umi_los_db),
-    "3gpp-umi-nlos": ("umi", _umi_nlos_db),
+    "3gpp-uma-los": ("uma", False),
+    "3gpp-uma-nlos": ("uma", True),
+    "3gpp-umi-los": ("umi", False),
+    "3gpp-umi-nlos": ("umi", True),
 }
 
 
@@ -224,17 +221,19 @@ def pathloss_db(
 
     d2d = np.asarray(distance_2d_m, dtype=float)
     if model in _3GPP:
-        scenario, formula = _3GPP[model]
+        scenario, nlos = _3GPP[model]
         _check_frequency(frequency_hz, 0.5e9, 100e9)
         h_ut = np.asarray(ut_height_m, dtype=float)
-        if np.any((h_ut < 1.5) | (h_ut > 22.5)):
+        if h_ut.ndim == 0:
+            h_ut = float(h_ut)
+        if np.any((np.asarray(h_ut) < 1.5) | (np.asarray(h_ut) > 22.5)):
             raise ValueError(f"ut_height_m must be in [1.5, 22.5] for {model!r}, got {ut_height_m!r}")
         h_bs = _DEFAULT_BS_HEIGHT_M[scenario] if bs_height_m is None else float(bs_height_m)
         if h_bs <= _EFFECTIVE_ENV_HEIGHT_M:
             raise ValueError(f"bs_height_m must be > 1 m, got {bs_height_m!r}")
         d2d = np.maximum(d2d, params.get("min_distance_m", _MIN_DISTANCE_3GPP_M))
         d3d = np.sqrt(d2d * d2d + (h_bs - h_ut) ** 2)
-        return formula(d2d, d3d, frequency_hz / 1e9, frequency_hz, h_bs, h_ut)
+        return _tr38901_db(scenario, nlos, d2d, d3d, frequency_hz, h_bs, h_ut)
 
     if model == "log-distance":
         d0 = float(params.get("reference_distance_m", 1.0))

@@ -88,5 +88,27 @@ def update_shadowing_db(
     """
     # [N]
     rho = gudmundson_correlation(distance_moved_m, decorrelation_m)
-    innovation = rng.standard_normal(shadowing_db.shape[0])
-    return rho * shadowing_db + np.sqrt(1.0 - rho * rho) * std_db * innovation
+    return ar1_step_db(shadowing_db, rho, np.sqrt(1.0 - rho * rho) * std_db, rng)
+
+
+def ar1_step_db(
+    shadowing_db: np.ndarray, rho: np.ndarray, innovation_std_db: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """One AR(1) step ``s' = rho s + innovation_std z`` (the core of :func:`update_shadowing_db`).
+
+    Split out so that a caller whose devices move the same distance every step (constant
+    speeds) can precompute ``rho`` and ``innovation_std = sqrt(1 - rho^2) sigma`` once.
+
+    Args:
+        shadowing_db: Current shadowing in dB, shape ``[N]``.
+        rho: Correlation per device, shape ``[N]``.
+        innovation_std_db: ``sqrt(1 - rho^2) sigma`` per device in dB, shape ``[N]``.
+        rng: Random generator.
+
+    Returns:
+        New shadowing in dB, shape ``[N]``.
+    """
+    out = rng.standard_normal(shadowing_db.shape[0])
+    out *= innovation_std_db
+    out += rho * shadowing_db
+    return out

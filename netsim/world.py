@@ -36,7 +36,7 @@ import simpy
 from netsim import ofdma
 from netsim.channel import Channel, ChannelConfig
 from netsim.energy import DeviceConfig, ServerConfig, draw_devices
-from netsim.mobility import HighwayMobility, MobilityConfig, StaticConfig, make_mobility
+from netsim.mobility import MobilityConfig, StaticConfig, make_mobility
 from netsim.units import lin_to_db
 
 PHASE_NAMES = (
@@ -278,7 +278,7 @@ class World:
             config.channel,
             n,
             config.ofdma.num_rb,
-            self.mobility.positions_m,
+            self.mobility.distances_2d_m(),
             self._rng["shadowing"],
             self._rng["fading"],
         )
@@ -341,7 +341,7 @@ class World:
         dt_s = self.config.coherence_s
         moved_m = self.mobility.step(dt_s, self._rng["mobility"])
         self.channel.update(
-            self.mobility.positions_m, moved_m, self.mobility.speeds_mps, dt_s,
+            self.mobility.distances_2d_m(), moved_m, self.mobility.speeds_mps, dt_s,
             self._rng["shadowing"], self._rng["fading"],
         )
         self._in_cell = self.mobility.in_cell()
@@ -603,15 +603,11 @@ class World:
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict:
         """Everything needed to continue: arrays, RNG states, clock and interval counter."""
-        mob = self.mobility
-        mobility_state = mob.state_dict()
-        if isinstance(mob, HighwayMobility):
-            mobility_state.update(speeds_mps=mob.speeds_mps.copy(), direction=mob.direction.copy())
         return {
             "seed": self.seed,
             "now_s": float(self.env.now),
             "interval": int(self._interval),
-            "mobility": mobility_state,
+            "mobility": self.mobility.state_dict(),
             "channel": self.channel.state_dict(),
             "battery_j": self.devices.battery_j.copy(),
             "bandwidth_hz": self._bandwidth_hz.copy(),
@@ -627,17 +623,13 @@ class World:
         """
         mob = self.mobility
         mob.load_state_dict(state["mobility"])
-        if isinstance(mob, HighwayMobility):
-            mob.speeds_mps = np.array(state["mobility"]["speeds_mps"], dtype=float)
-            mob.direction = np.array(state["mobility"]["direction"], dtype=float)
-            mob._velocity_mps = mob.direction * mob.speeds_mps
         self.devices.battery_j = np.array(state["battery_j"], dtype=float)
         self._bandwidth_hz = np.array(state["bandwidth_hz"], dtype=float)
         self._power_w = np.array(state["power_w"], dtype=float)
         for name, rng_state in state["rng"].items():
             self._rng[name].bit_generator.state = rng_state
         self._interval = int(state["interval"])
-        self.channel.load_state_dict(state["channel"], mob.positions_m)
+        self.channel.load_state_dict(state["channel"], mob.distances_2d_m())
         self._in_cell = mob.in_cell()
         self._compute_rates()
         self._start_env(float(state["now_s"]))

@@ -203,7 +203,7 @@ def _x_of(runs: Runs, key: str) -> np.ndarray:
     """The value of ``key`` per run: the sweep's value, else the config's top-level value."""
     out = []
     for run in runs:
-        value = run.sweep.get(key, run.config.get(key))
+        value = run.value(key)
         try:
             out.append(float(value))
         except (TypeError, ValueError):
@@ -281,7 +281,7 @@ def latency_cdf(runs) -> Figure:
         y = np.concatenate([[0.0], np.arange(1, lat.size + 1) / lat.size])
         style = dict(style, marker=None)
         ax.plot(x, y, drawstyle="steps-post", label=label, **style)
-    deadlines = {run.config.get("deadline_s") for run in runs}
+    deadlines = {run.value("deadline_s") for run in runs}
     if len(deadlines) == 1 and isinstance(next(iter(deadlines)), (int, float)):
         ax.axvline(float(next(iter(deadlines))), color="0.4", linewidth=0.8, linestyle="--",
                    label="_deadline")
@@ -387,7 +387,7 @@ def timeline(run, round_index: int | None = None) -> Figure:
                     markeredgewidth=1.5, linestyle="none")
             ax.annotate(f" {dr.reason or 'miss'}", (x_end, row[dr.device]), color=MISS_COLOR,
                         fontsize=6, va="center", ha="left")
-    deadline = run.config.get("deadline_s")
+    deadline = run.value("deadline_s")
     if isinstance(deadline, (int, float)):
         ax.axvline(float(deadline), color="0.3", linestyle="--", linewidth=0.8)
         ax.annotate("deadline", (float(deadline), -0.5), fontsize=6, color="0.3",

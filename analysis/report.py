@@ -17,7 +17,7 @@ import numpy as np
 
 from analysis import metrics, plots, tables
 from analysis.metrics import MissingDataError
-from analysis.traces import Runs, load_runs
+from analysis.traces import Runs, is_run_dir, load_runs
 
 SINGLE_RUN_FIGURES = ("accuracy_vs_rounds", "accuracy_vs_time", "accuracy_vs_uplink_bits",
                       "energy_split", "latency_cdf", "timeline", "channel", "token_map")
@@ -27,9 +27,14 @@ MULTI_RUN_FIGURES = ("accuracy_vs_uplink_bits", "accuracy_vs_rounds", "accuracy_
 DEFAULT_MULTI_OUT = Path("figures")
 
 
-def default_out_dir(runs: Runs) -> Path:
-    """``<run>/figures`` for one run, ``./figures`` for several."""
-    return runs.runs[0].path / "figures" if len(runs) == 1 else DEFAULT_MULTI_OUT
+def default_out_dir(run_dirs: Sequence[str | Path], runs: Runs) -> Path:
+    """``<run>/figures`` for one run, ``<sweep>/figures`` for one sweep directory, else
+    ``./figures``."""
+    if len(runs) == 1:
+        return runs.runs[0].path / "figures"
+    if len(run_dirs) == 1 and not is_run_dir(run_dirs[0]):
+        return Path(run_dirs[0]) / "figures"
+    return DEFAULT_MULTI_OUT
 
 
 def _write_text(path: Path, text: str) -> Path:
@@ -79,9 +84,9 @@ def plot_runs(run_dirs: Sequence[str | Path] | Iterable[str | Path],
     """Write the figures (PNG and PDF) that apply to the runs, and ``summary.md``.
 
     Args:
-        run_dirs: one or more run directories.
-        out_dir: where to write; default ``<run>/figures`` for one run, ``./figures`` for
-            several.
+        run_dirs: one or more run directories, or a sweep directory (its runs).
+        out_dir: where to write; default ``<run>/figures`` for one run, ``<sweep>/figures``
+            for a sweep directory, ``./figures`` for several runs.
 
     Returns:
         (written, skipped): the files written, and ``(figure, reason)`` for each figure that
@@ -91,8 +96,9 @@ def plot_runs(run_dirs: Sequence[str | Path] | Iterable[str | Path],
         NotARunError: a directory is not a run.
         ValueError: no directory given.
     """
+    run_dirs = list(run_dirs)
     runs = load_runs(run_dirs)
-    out = Path(out_dir) if out_dir is not None else default_out_dir(runs)
+    out = Path(out_dir) if out_dir is not None else default_out_dir(run_dirs, runs)
     written: list[Path] = []
     skipped: list[tuple[str, str]] = []
     for name, make in _figure_jobs(runs):

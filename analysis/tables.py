@@ -164,8 +164,8 @@ def summary_markdown(run: Run) -> str:
             ("seed", run.config.get("seed"))]
     head += [(f"sweep: {k}", v) for k, v in run.sweep.items() if k != "policy"]
     for key in ("rounds", "devices", "deadline_s"):
-        if key in run.config:
-            head.append((f"config: {key}", run.config[key]))
+        if key not in run.sweep and run.value(key) is not None:
+            head.append((f"config: {key}", run.value(key)))
     table = readable_table(comparison_table(run))
     rows = head + [(col, table[col].iloc[0]) for col in table.columns if col != "run"]
     frame = pd.DataFrame({"quantity": [r[0] for r in rows],

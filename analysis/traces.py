@@ -64,6 +64,63 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def coerce(value: Any) -> Any:
+    """A swept value as a number or bool when it is written as one (sweeps store strings)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return value
+
+
+def _flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def config_value(config: Mapping, key: str, default: Any = None) -> Any:
+    """Look ``key`` up in a ``config.json`` dict.
+
+    The scenarios layer writes ``scenario, policy, seed, sweep, versions`` at the top and the
+    resolved scenario config under ``config`` (nested dataclasses as nested dicts). ``key`` may
+    be top-level, a field of ``config`` (``deadline_s``) or a dotted path into it
+    (``world.bandwidth_hz``); a plain name also matches a unique nested leaf of that name.
+    """
+    if key in config and not isinstance(config[key], Mapping):
+        return config[key]
+    inner = config.get("config")
+    if isinstance(inner, Mapping):
+        flat = _flatten(inner)
+        if key in flat:
+            return flat[key]
+        leaves = [v for k, v in flat.items() if k.rsplit(".", 1)[-1] == key]
+        if len(leaves) == 1:
+            return leaves[0]
+    return default
+
+
+def settings(config: Mapping) -> dict[str, Any]:
+    """Every scalar setting of a ``config.json`` dict by the name :func:`config_value` takes."""
+    out = {k: v for k, v in config.items() if k not in _NOISY_CONFIG_KEYS
+           and k != "config" and _is_scalar(v)}
+    inner = config.get("config")
+    if isinstance(inner, Mapping):
+        out.update({k: v for k, v in _flatten(inner).items() if _is_scalar(v)})
+    return out
+
+
 @dataclass
 class Run:
     """One run directory, loaded.
@@ -96,6 +153,12 @@ class Run:
     def sweep(self) -> dict:
         sweep = self.config.get("sweep") or {}
         return dict(sweep) if isinstance(sweep, Mapping) else {}
+
+    def value(self, key: str, default: Any = None) -> Any:
+        """A setting of the run: the swept value, else the config's (see :func:`config_value`)."""
+        if key in self.sweep:
+            return coerce(self.sweep[key])
+        return config_value(self.config, key, default)
 
     @property
     def label(self) -> str:
@@ -217,27 +280,29 @@ def make_labels(configs: Sequence[Mapping], exclude: Iterable[str] = (),
     for sweep in sweeps:
         keys += [k for k in sweep if k not in keys and k not in exclude]
     if len(configs) > 1:
-        keys = [k for k in keys if len({repr(s.get(k)) for s in sweeps}) > 1]
+        keys = [k for k in keys if len({repr(coerce(s.get(k))) for s in sweeps}) > 1]
     scenarios = {str(c.get("scenario", "")) for c in configs}
 
     def base(c: Mapping) -> str:
-        name = policy_display_name(c.get("policy", "?"))
+        name = policy_display_name(config_value(c, "policy", "?"))
         return f"{c.get('scenario')} / {name}" if len(scenarios) > 1 else name
 
     def with_keys(c: Mapping, sweep: Mapping, extra: Sequence[str]) -> str:
-        parts = [f"{k}={format_value(sweep[k])}" for k in keys if k in sweep]
+        parts = [f"{k}={format_value(coerce(sweep[k]))}" for k in keys if k in sweep]
         parts += [f"{k}={format_value(c.get(k))}" for k in extra]
         return base(c) + (f" ({', '.join(parts)})" if parts else "")
 
     labels = [with_keys(c, s, ()) for c, s in zip(configs, sweeps)]
     if disambiguate and len(set(labels)) < len(labels):
+        flat = [settings(c) for c in configs]
         differing = [
-            k for k in configs[0]
-            if k not in _NOISY_CONFIG_KEYS and k not in exclude and k not in keys
-            and all(_is_scalar(c.get(k)) for c in configs)
-            and len({repr(c.get(k)) for c in configs}) > 1
+            k for k in flat[0]
+            if k not in exclude and k not in keys and k != "seed"
+            and len({repr(f.get(k)) for f in flat}) > 1
         ][:3]
-        labels = [with_keys(c, s, differing) for c, s in zip(configs, sweeps)]
+        if not differing and len({repr(f.get("seed")) for f in flat}) > 1:
+            differing = ["seed"]
+        labels = [with_keys(f, s, differing) for f, s in zip(flat, sweeps)]
     return labels
 
 
@@ -279,7 +344,7 @@ def combine_runs(runs: Sequence[Run]) -> Runs:
         row = {"run": i, "label": label, "scenario": run.scenario, "policy": run.policy,
                "seed": run.config.get("seed"), "path": str(run.path)}
         for key in sweep_keys:
-            value = run.sweep.get(key, np.nan)
+            value = coerce(run.sweep.get(key, np.nan))
             row[key] = value if _is_scalar(value) else repr(value)
         rows.append(row)
     meta = pd.DataFrame(rows)
@@ -293,17 +358,38 @@ def combine_runs(runs: Sequence[Run]) -> Runs:
     return Runs(runs, labels, meta, events, rounds, channel, sweep_keys)
 
 
+def is_run_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a directory holding the three required run files."""
+    path = Path(path)
+    return path.is_dir() and all((path / name).is_file() for name in REQUIRED_FILES)
+
+
+def expand_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
+    """Run directories named by ``paths``: a run stays itself; a directory that is not a run
+    but holds runs (a sweep directory) stands for its runs, sorted by name; anything else is
+    kept so that :func:`load_run` says what is wrong with it."""
+    out: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir() and not is_run_dir(path) and not (path / "config.json").exists():
+            children = sorted(p for p in path.iterdir() if is_run_dir(p))
+            if children:
+                out += children
+                continue
+        out.append(path)
+    return out
+
+
 def load_runs(paths: Iterable[str | Path]) -> Runs:
     """Load several run directories into labelled, concatenated frames.
 
     Args:
-        paths: run directories (at least one).
+        paths: run directories (at least one); a sweep directory stands for the runs in it.
 
     Raises:
         NotARunError: a path is not a run (the first such path, as :func:`load_run` says).
         ValueError: ``paths`` is empty.
     """
-    return combine_runs([load_run(p) for p in paths])
+    return combine_runs([load_run(p) for p in expand_run_dirs(paths)])
 
 
 def as_runs(runs: "Runs | Run | Sequence[Run | str | Path] | str | Path") -> Runs:

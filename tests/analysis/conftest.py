@@ -60,10 +60,16 @@ def write_fake_run(
     rng = np.random.default_rng(seed)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    # The layout scenarios/runner.py writes: the resolved config nested under "config",
+    # swept values as the strings given on the command line.
     config = {
-        "scenario": scenario, "policy": policy, "seed": seed, "rounds": rounds,
-        "devices": devices, "deadline_s": deadline_s, "train_samples_per_device": 64,
-        "keep_ratio": keep_ratio, "versions": {"sflsim": "0.1.0"}, "sweep": sweep or {},
+        "scenario": scenario, "scenario_source": "builtin", "policy": policy, "seed": seed,
+        "sweep": {k: str(v) for k, v in (sweep or {}).items()},
+        "config": {"name": scenario, "policy": policy, "seed": seed, "rounds": rounds,
+                   "devices": devices, "deadline_s": deadline_s,
+                   "train_samples_per_device": 64, "keep_ratio": keep_ratio,
+                   "world": {"bandwidth_hz": BANDWIDTH_HZ, "max_power_w": MAX_POWER_W}},
+        "versions": {"sflsim": "0.1.0", "python": "3.11"},
     }
     (run_dir / "config.json").write_text(json.dumps(config, indent=2))
 

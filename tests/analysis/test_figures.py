@@ -111,7 +111,7 @@ def test_deadline_miss_rate_vs_deadline_and_bars(sweep, run, tmp_path):
         expected = []
         for deadline in DEADLINES_S:
             i = next(i for i, r in enumerate(sweep.runs)
-                     if r.policy == policy and r.sweep["deadline_s"] == deadline)
+                     if r.policy == policy and r.value("deadline_s") == deadline)
             ev = sweep.runs[i].events
             missed = {}
             for key, met in zip(zip(ev["round"], ev["device"]), ev["deadline_met"]):

@@ -93,3 +93,15 @@ def test_python_m_analysis(one_run, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "analysis", "plot", str(tmp_path / "x")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_sweep_directory_default_out(sweep_dirs, tmp_path):
+    sweep = tmp_path / "sweep"
+    for d in sweep_dirs[:3]:
+        _copy(d, sweep / d.name)
+    (sweep / "sweep.parquet").write_bytes(b"")  # what `sflsim sweep` leaves beside the runs
+    written, skipped = plot_runs([sweep])
+    assert (sweep / "figures" / "summary.md").exists()
+    assert all(p.parent == sweep / "figures" for p in written)
+    # Plotting again: figures/ is not mistaken for a run.
+    assert plot_runs([sweep])[0] == written

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.traces import NotARunError, load_run, load_runs, make_labels
+from analysis.traces import (NotARunError, coerce, config_value, expand_run_dirs, load_run,
+                             load_runs, make_labels)
 from conftest import write_fake_run
 
 
@@ -76,7 +77,8 @@ def test_load_runs_labels_and_tidy_frames(sweep_dirs):
         ev = runs.events[runs.events["run"] == i]
         assert len(ev) == len(pd.read_parquet(path / "events.parquet"))
         assert set(ev["label"]) == {runs.labels[i]}
-        assert np.all(ev["deadline_s"] == cfg["sweep"]["deadline_s"])
+        # Swept values are stored as strings; the frames hold them as numbers.
+        assert np.all(ev["deadline_s"] == float(cfg["sweep"]["deadline_s"]))
     assert list(runs.meta.columns[:6]) == ["run", "label", "scenario", "policy", "seed", "path"]
 
 
@@ -102,3 +104,23 @@ def test_make_labels_grouping_and_scenarios():
 def test_load_runs_needs_a_path():
     with pytest.raises(ValueError, match="at least one"):
         load_runs([])
+
+
+def test_config_value_reads_the_nested_layout_and_sweep_strings(one_run):
+    run = load_run(one_run)
+    assert run.value("deadline_s") == 0.7            # under "config"
+    assert run.value("world.bandwidth_hz") == 5e6    # dotted path
+    assert run.value("max_power_w") == 0.2           # unique leaf name
+    assert run.value("policy") == "st-sflora"        # top level
+    assert run.value("nope", "dflt") == "dflt"
+    assert config_value({"deadline_s": 3}, "deadline_s") == 3  # a flat config works too
+    assert [coerce(v) for v in ("2", "0.5", "true", "st-sflora", 7)] == [2, 0.5, True,
+                                                                          "st-sflora", 7]
+
+
+def test_sweep_directory_stands_for_its_runs(sweep_dirs, tmp_path):
+    root = sweep_dirs[0].parent
+    assert expand_run_dirs([root]) == sorted(sweep_dirs)
+    assert len(load_runs([root])) == 9
+    (tmp_path / "sub").mkdir()
+    assert expand_run_dirs([tmp_path]) == [tmp_path]  # no runs inside: left for the error

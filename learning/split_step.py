@@ -1,0 +1,145 @@
+"""One training step, split at the cut or whole, with the payloads that cross the cut.
+
+Split step (ST-SFLora / SFL): device forward -> token selection -> uplink payload (tokens and
+labels) -> server forward, loss, backward -> downlink payload (the gradient of the sent
+tokens) -> device backward. The server input is a fresh leaf built from what the server
+*receives* (the dequantised payload), so a quantised uplink has a straight-through gradient
+and the device gets exactly the (possibly quantised) gradient that was sent back.
+
+When the device part is frozen it needs no gradient: nothing goes down and the device runs
+forward only (``downlink_bits == 0``).
+
+Each phase runs inside ``meter(phase)`` so that :mod:`learning.costs` can count the FLOPs of
+the very code that trains; in training the meter is a no-op.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable, ContextManager
+
+import torch
+import torch.nn.functional as F
+
+from learning.quantize import encode
+from learning.split_vit import SplitViT
+from learning.tokens import patch_importance, select_tokens
+
+Meter = Callable[[str], ContextManager]
+PHASES = ("device_forward", "device_backward", "server")
+
+
+def _no_meter(phase: str) -> ContextManager:
+    return contextlib.nullcontext()
+
+
+@dataclass(frozen=True)
+class TokenOptions:
+    """How the device picks and sends tokens (see :mod:`learning.tokens`, :mod:`learning.quantize`).
+
+    Attributes:
+        policy: ``semantic``, ``random``, ``norm`` or ``all``.
+        ranking: ``batch`` or ``sample``.
+        fuse: append the fused token of the dropped ones.
+        uplink_bits: bits per activation value, ``None`` for float32.
+        downlink_bits: bits per gradient value, ``None`` for float32.
+    """
+
+    policy: str = "semantic"
+    ranking: str = "batch"
+    fuse: bool = True
+    uplink_bits: int | None = None
+    downlink_bits: int | None = None
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What one step did.
+
+    Attributes:
+        loss: mean cross-entropy of the batch.
+        uplink_bits: bits of the activation payload plus the labels (0 for whole-model steps).
+        downlink_bits: bits of the gradient payload (0 when the device part is frozen).
+        kept: ``int64 [B, K]`` patch indices sent (all patches for whole-model steps).
+    """
+
+    loss: float
+    uplink_bits: int
+    downlink_bits: int
+    kept: torch.Tensor
+
+
+def label_dtype(num_classes: int) -> torch.dtype:
+    """Smallest integer dtype that carries a class index (labels travel with the activations)."""
+    return torch.uint8 if num_classes <= 256 else torch.int16 if num_classes <= 32768 else torch.int32
+
+
+def device_select(
+    model: SplitViT, images: torch.Tensor, k: int, options: TokenOptions, generator: torch.Generator | None
+):
+    """Device forward and token selection; returns ``(selection, importance [B, N] or None)``."""
+    tokens, cls_attn = model.device_forward(images)
+    importance = patch_importance(cls_attn, model.num_prefix_tokens) if cls_attn is not None else None
+    sel = select_tokens(
+        tokens, importance, k, options.policy, options.ranking, options.fuse, generator, model.num_prefix_tokens
+    )
+    return sel, importance
+
+
+def split_step(
+    model: SplitViT,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    k: int,
+    options: TokenOptions,
+    generator: torch.Generator | None = None,
+    meter: Meter = _no_meter,
+) -> StepOutcome:
+    """Forward and backward of one split step; gradients accumulate in the parameters' ``.grad``.
+
+    Args:
+        model: the split model (train or eval mode as the caller set it).
+        images: ``float [B, 3, H, W]``.
+        labels: ``int64 [B]``.
+        k: patch tokens to send, in ``[1, N]``.
+        options: selection and quantisation.
+        generator: draws of the ``random`` policy.
+        meter: context manager per phase (``device_forward``, ``server``, ``device_backward``).
+
+    Returns:
+        The :class:`StepOutcome`.
+    """
+    trainable = model.device_trainable
+    with meter("device_forward"), torch.set_grad_enabled(trainable):
+        sel, _ = device_select(model, images, k, options, generator)
+        up = encode(sel.tokens, options.uplink_bits)
+        up_labels = encode(labels.to(label_dtype(model.config.num_classes)), None)
+    with meter("server"):
+        # the cut: the server's leaf is what it decoded, so its gradient is straight-through
+        received = up.dequantize().to(sel.tokens.dtype).detach().requires_grad_(trainable)
+        loss = F.cross_entropy(model.server_forward(received), labels)
+        loss.backward()
+    down_bits = 0
+    if trainable:
+        with meter("device_backward"):
+            down = encode(received.grad, options.downlink_bits)
+            sel.tokens.backward(down.dequantize().to(sel.tokens.dtype))
+            down_bits = down.bits
+    return StepOutcome(float(loss.detach()), up.bits + up_labels.bits, down_bits, sel.kept)
+
+
+def whole_step(
+    model: SplitViT, images: torch.Tensor, labels: torch.Tensor, meter: Meter = _no_meter
+) -> StepOutcome:
+    """Forward and backward of the unsplit model (fed-lora, local-lora, the reference).
+
+    All of it runs on the device: the forward is metered as ``device_forward`` and the
+    backward as ``device_backward``; nothing crosses a cut.
+    """
+    with meter("device_forward"):
+        loss = F.cross_entropy(model(images), labels)
+    with meter("device_backward"):
+        loss.backward()
+    b = images.shape[0]
+    kept = torch.arange(model.config.num_patches).expand(b, -1)
+    return StepOutcome(float(loss.detach()), 0, 0, kept)

@@ -25,6 +25,7 @@ from netsim.units import THERMAL_NOISE_DBM_PER_HZ, dbm_to_w
 SPECTRAL_EFFICIENCY_256QAM = 7.4063
 
 SUBCARRIERS_PER_RB = 12
+_INV_LN2 = 1.0 / np.log(2.0)
 
 # Maximum transmission bandwidth N_RB, 3GPP TS 38.101-1 Table 5.3.2-1 (FR1):
 # {subcarrier spacing Hz: {channel bandwidth MHz: N_RB}}.
@@ -165,9 +166,10 @@ def spectral_efficiency(snr: ArrayLike, max_spectral_efficiency: float | None = 
     Returns:
         Spectral efficiency in bit/s/Hz, same shape.
     """
-    se = np.log2(np.asarray(snr, dtype=float) + 1.0)
+    # log1p keeps the low-SNR regime accurate (log2(1 + x) would round 1 + x).
+    se = np.log1p(np.asarray(snr, dtype=float)) * _INV_LN2
     if max_spectral_efficiency is not None:
-        np.minimum(se, max_spectral_efficiency, out=se)
+        se = np.minimum(se, max_spectral_efficiency)
     return se
 
 

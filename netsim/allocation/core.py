@@ -15,7 +15,7 @@ bisection (one dimension, all devices vectorised) — step (b) of the alternatin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import brentq
@@ -53,8 +53,27 @@ class Prepared:
     alone_reason: np.ndarray  # [n, Kr] str, "ok" or why the budget fails even alone
 
     @property
+    def _d_retention(self) -> np.ndarray:
+        # [n, Kr - 1] retention gained by each extra token.
+        return np.diff(self.retention, axis=1)
+
+    @property
+    def _takeable_steps(self) -> np.ndarray:
+        return self._d_retention > 0
+
+    @property
     def n(self) -> int:
         return self.idx.size
+
+    def subset(self, keep: np.ndarray) -> "Prepared":
+        """The same arrays restricted to the devices where ``keep`` ([n] bool) is True."""
+        fields = {
+            name: getattr(self, name)[keep]
+            for name in ("idx", "gain", "max_power_w", "deadline_s", "payload_bits",
+                         "compute_time_s", "tx_energy_j", "retention", "alone_latency_s",
+                         "alone_reason")
+        }
+        return replace(self, **fields)
 
     def rows(self, kidx: np.ndarray, name: str) -> np.ndarray:
         """Gather ``[..., n]`` values of a ``[n, Kr]`` field at token indices ``kidx[..., n]``."""
@@ -115,39 +134,69 @@ def vector_bandwidth_hz(
 
 
 def batch_round_latency_s(
-    prep: Prepared, kidx: np.ndarray, iterations: int = 40, newton_steps: int = 1,
-    lo_s: np.ndarray | None = None, hi_s: np.ndarray | None = None,
+    prep: Prepared, kidx: np.ndarray, iterations: int = 30, newton_steps: int = 1,
+    lo_s: np.ndarray | None = None, hi_s: np.ndarray | None = None, rtol: float = 1e-9,
 ) -> np.ndarray:
-    """Min-max latency tau(K) of many token vectors at once (bisection in log tau).
+    """Min-max latency tau(K) of many token vectors at once.
+
+    Root of h(x) = ln(sum_i B_i(min(e^x, D_i)) / W) in x = ln tau, by the Illinois variant of
+    regula falsi (Dowell & Jarratt, BIT 1971), vectorised over the vectors: h is close to
+    linear in ln tau (bandwidth needs scale like 1 / time), so a few steps suffice, and the
+    bracket always holds the root.
 
     Args:
         prep: prepared arrays.
         kidx: ``[M, n]`` token indices into ``prep.ks``.
-        iterations: bisection steps; the bracket shrinks by 2**-iterations in log scale.
+        iterations: maximum number of steps.
         newton_steps: accuracy of the bandwidth inverse (1: ~1e-6, 3: exact).
         lo_s, hi_s: optional ``[M]`` brackets known to hold tau(K).
+        rtol: stop when every bracket is narrower than this, relative.
 
     Returns:
-        ``[M]`` tau, s: the upper end of the final bracket (a feasible latency),
+        ``[M]`` tau, s: the upper end of the final bracket (a latency that fits the band),
         inf where the vector cannot meet every deadline with the band.
     """
     w = prep.problem.total_bandwidth_hz
     # [M, n]
     alone = prep.alone_latency_s[np.arange(prep.n), kidx]
-    lo = alone.max(axis=1) if lo_s is None else lo_s
-    hi = np.broadcast_to(prep.deadline_s[:, 0].max(), lo.shape) if hi_s is None else hi_s
-    b_hi, _ = vector_bandwidth_hz(prep, kidx, hi, newton_steps)
-    feasible = np.isfinite(lo) & (b_hi.sum(axis=1) <= w)
-    lo = np.where(feasible, np.minimum(lo, hi), 1.0)
-    hi = np.where(feasible, hi, 1.0)
-    log_lo, log_hi = np.log(lo), np.log(hi)
+    lo = alone.max(axis=1) if lo_s is None else np.asarray(lo_s, dtype=float)
+    hi = np.full(lo.shape, prep.deadline_s.max()) if hi_s is None else np.asarray(hi_s, dtype=float)
+
+    def h(x: np.ndarray) -> np.ndarray:
+        b, _ = vector_bandwidth_hz(prep, kidx, np.exp(x), newton_steps)
+        with np.errstate(divide="ignore"):
+            return np.log(b.sum(axis=1) / w)
+
+    f_hi = h(np.log(hi))
+    feasible = np.isfinite(lo) & (f_hi <= 0)
+    x_lo = np.log(np.where(feasible, np.minimum(lo, hi), 1.0))
+    x_hi = np.log(np.where(feasible, hi, 1.0))
+    f_hi = np.where(feasible, f_hi, -1.0)
+    f_lo = np.where(feasible, h(x_lo), 1.0)
+    # A vector whose lower bound already fits is done (tau = lo).
+    done = f_lo <= 0
+    x_hi = np.where(done, x_lo, x_hi)
+    f_lo = np.where(done | ~np.isfinite(f_lo), np.where(done, 0.0, 1e3), f_lo)
+    side = np.zeros(lo.shape, dtype=np.int8)
     for _ in range(iterations):
-        mid = 0.5 * (log_lo + log_hi)
-        b, _ = vector_bandwidth_hz(prep, kidx, np.exp(mid), newton_steps)
-        fits = b.sum(axis=1) <= w
-        log_hi = np.where(fits, mid, log_hi)
-        log_lo = np.where(fits, log_lo, mid)
-    return np.where(feasible, np.exp(log_hi), np.inf)
+        width = x_hi - x_lo
+        if not np.any(width > rtol):
+            break
+        x = x_hi - f_hi * width / (f_hi - f_lo)
+        # Keep the trial strictly inside the bracket.
+        x = np.clip(x, x_lo + 0.01 * width, x_hi - 0.01 * width)
+        f = h(x)
+        fits = f <= 0
+        active = width > rtol
+        # Illinois: halve the stale end's value when the same end survives twice.
+        f_lo = np.where(active & fits & (side == 1), 0.5 * f_lo, f_lo)
+        f_hi = np.where(active & ~fits & (side == -1), 0.5 * f_hi, f_hi)
+        x_hi = np.where(active & fits, x, x_hi)
+        f_hi = np.where(active & fits, f, f_hi)
+        x_lo = np.where(active & ~fits, x, x_lo)
+        f_lo = np.where(active & ~fits, f, f_lo)
+        side = np.where(active, np.where(fits, 1, -1), side).astype(np.int8)
+    return np.where(feasible, np.exp(x_hi), np.inf)
 
 
 def exact_radio(prep: Prepared, kidx: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, int]:
@@ -221,10 +270,9 @@ def screen(
     reason0 = prep.alone_reason[:, 0]
     for j in np.flatnonzero(reason0 != STATUS_OK):
         status[idx[j]] = reason0[j]
-    keep = reason0 == STATUS_OK
-    if not keep.any():
-        return prepare(problem, idx[keep]), status
-    prep = prepare(problem, idx[keep])
+    prep = prep.subset(reason0 == STATUS_OK)
+    if prep.n == 0:
+        return prep, status
     b_at_deadline, _ = vector_bandwidth_hz(prep, np.zeros(prep.n, dtype=np.intp), prep.deadline_s.max())
     order = np.argsort(-b_at_deadline, kind="stable")
     excess = b_at_deadline.sum() - problem.total_bandwidth_hz
@@ -236,7 +284,7 @@ def screen(
         excess -= b_at_deadline[j]
         status[prep.idx[j]] = STATUS_CAPACITY
     if drop.any():
-        prep = prepare(problem, prep.idx[~drop])
+        prep = prep.subset(~drop)
     return prep, status
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from .core import (
     vector_bandwidth_hz,
 )
 from .problem import STATUS_CAPACITY, STATUS_DEADLINE, STATUS_ENERGY, STATUS_OK, Allocation, AllocationProblem
-from .radio import bandwidth_for_time_hz, max_power_for_energy_w, rate_bps
+from .radio import _LN2, max_power_for_energy_w, rate_bps, solve_snr
 
 POLICIES = ("st-sflora", "full-tokens", "equal", "random-tokens", "fixed-ratio", "exhaustive")
 
@@ -44,12 +45,11 @@ def _allocate_tokens(policy, problem, prep, status, kidx, iterations, t0) -> All
     for j in np.flatnonzero(reason != STATUS_OK):
         status[prep.idx[j]] = reason[j]
     keep = reason == STATUS_OK
-    sub = prepare(problem, prep.idx[keep])
-    kidx = kidx[keep]
+    sub, kidx = prep.subset(keep), kidx[keep]
     if sub.n:
         keep = _drop_for_capacity(sub, kidx, status)
         if not keep.all():
-            sub, kidx = prepare(problem, sub.idx[keep]), kidx[keep]
+            sub, kidx = sub.subset(keep), kidx[keep]
     if sub.n == 0:
         return build_allocation(policy, problem, status, sub.idx, [], [], [], iterations,
                                 time.perf_counter() - t0)
@@ -67,7 +67,7 @@ def _ratio_index(prep: Prepared, keep_ratio: float) -> np.ndarray:
 # ----------------------------------------------------------------------------- ST-SFLora
 
 
-def greedy_tokens(prep: Prepared, taus_s: np.ndarray, newton_steps: int = 1):
+def greedy_tokens(prep: Prepared, taus_s: np.ndarray, newton_steps: int = 0, stride: int = 1):
     """Step (c): the best token budgets for given common latencies tau (one per row).
 
     For a latency tau each device's bandwidth need B_i(K, tau) is known (steps (a)+(b)),
@@ -82,40 +82,59 @@ def greedy_tokens(prep: Prepared, taus_s: np.ndarray, newton_steps: int = 1):
         prep: prepared arrays.
         taus_s: ``[G]`` candidate common latencies, s.
         newton_steps: accuracy of the bandwidth inverse.
+        stride: consider every stride-th token budget only (a coarse ladder, for locating tau).
 
     Returns:
         ``(kidx [G, n], retention_sum [G], fits [G])``; fits is False where even
         K = min_tokens exceeds the band at that tau.
     """
+    if stride > 1:
+        cols = np.unique(np.r_[np.arange(0, prep.ks.size, stride), prep.ks.size - 1])
+        kidx, retention_sum, fits = greedy_tokens(_columns(prep, cols), taus_s, newton_steps)
+        return cols[kidx], retention_sum, fits
     w = prep.problem.total_bandwidth_hz
     g_count, n = taus_s.size, prep.n
-    # [G, n, Kr]
-    t = np.minimum(taus_s[:, None, None], prep.deadline_s[None]) - prep.compute_time_s[None]
-    b, _ = bandwidth_for_time_hz(
-        prep.payload_bits[None], t, prep.tx_energy_j[None], prep.max_power_w[None],
-        prep.gain[None], prep.problem.noise_psd_w_per_hz, newton_steps,
-    )
-    b = np.where(b <= w, b, np.inf)
-    budget = w - b[:, :, 0].sum(axis=1)
-    fits = budget >= 0
-    # [G, n, Kr - 1]
+    n0 = prep.problem.noise_psd_w_per_hz
+    # Per-token compute terms make time and energy depend on K; without them the per-device
+    # quantities are computed once per (tau, device), not per token budget.
+    k_dependent = bool(np.ptp(prep.compute_time_s, axis=1).any()
+                       or np.ptp(prep.tx_energy_j, axis=1).any())
+    comp_t = prep.compute_time_s if k_dependent else prep.compute_time_s[:, :1]
+    tx_e = prep.tx_energy_j if k_dependent else prep.tx_energy_j[:, :1]
+    # [G, n, 1 or Kr] transmission time, power P = min(p_max, e / t), a = P g / N0.
+    t = np.minimum(taus_s[:, None, None], prep.deadline_s[None]) - comp_t[None]
+    usable = (t > 0) & (tx_e[None] > 0)
+    t = np.where(usable, t, 1.0)
+    a_hz = np.minimum(prep.max_power_w[None], tx_e[None] / t) * (prep.gain[None] / n0)
     with np.errstate(invalid="ignore", divide="ignore"):
+        # [G, n, Kr] least bandwidth a / y(c), c = S ln2 / (t a)  (radio module, eq. (*)).
+        y = solve_snr(prep.payload_bits[None] * (_LN2 / (t * a_hz)), newton_steps)
+        b = np.where(usable & (y > 0), a_hz / y, np.inf)
+        b[b > w] = np.inf
+        budget = w - b[:, :, 0].sum(axis=1)
+        fits = budget >= 0
+        # [G, n, Kr - 1] incremental efficiency, made non-increasing in K.
         d_b = np.diff(b, axis=2)
-        d_f = np.diff(prep.retention, axis=1)[None]
-        eff = np.where(np.isfinite(b[:, :, 1:]) & (d_f > 0), d_f / d_b, -np.inf)
-    eff = np.minimum.accumulate(eff, axis=2)
-    flat_eff = eff.reshape(g_count, -1)
-    flat_db = np.where(np.isfinite(flat_eff), d_b.reshape(g_count, -1), 0.0)
-    order = np.argsort(-flat_eff, axis=1, kind="stable")
-    sorted_eff = np.take_along_axis(flat_eff, order, axis=1)
-    cum_b = np.cumsum(np.take_along_axis(flat_db, order, axis=1), axis=1)
-    take_sorted = (cum_b <= budget[:, None]) & np.isfinite(sorted_eff)
-    taken = np.zeros_like(take_sorted)
+        eff = np.where(prep._takeable_steps[None] & (d_b < np.inf), prep._d_retention[None] / d_b,
+                       -np.inf)
+    eff = np.minimum.accumulate(eff, axis=2).reshape(g_count, -1)
+    order = np.argsort(-eff, axis=1)
+    sorted_eff = np.take_along_axis(eff, order, axis=1)
+    cum_b = np.cumsum(np.take_along_axis(d_b.reshape(g_count, -1), order, axis=1), axis=1)
+    take_sorted = (cum_b <= budget[:, None]) & (sorted_eff > -np.inf)
+    taken = np.empty_like(take_sorted)
     np.put_along_axis(taken, order, take_sorted, axis=1)
     kidx = taken.reshape(g_count, n, -1).sum(axis=2)
-    kidx = np.where(fits[:, None], kidx, 0)
+    kidx[~fits] = 0
     retention_sum = prep.retention[np.arange(n), kidx].sum(axis=1)
     return kidx, retention_sum, fits
+
+
+def _columns(prep: Prepared, cols: np.ndarray) -> Prepared:
+    """The prepared arrays restricted to the token budgets ``prep.ks[cols]``."""
+    names = ("payload_bits", "compute_time_s", "tx_energy_j", "retention", "alone_latency_s",
+             "alone_reason")
+    return replace(prep, ks=prep.ks[cols], **{k: getattr(prep, k)[:, cols] for k in names})
 
 
 def _polish(prep: Prepared, kidx: np.ndarray, ste: float, max_passes: int, pairs: bool):
@@ -139,7 +158,7 @@ def _polish(prep: Prepared, kidx: np.ndarray, ste: float, max_passes: int, pairs
                     cands.append(rows)
         cand = np.vstack(cands)
         cand = cand[np.all((cand >= 0) & (cand < kr), axis=1)]
-        tau = batch_round_latency_s(prep, cand, iterations=36)
+        tau = batch_round_latency_s(prep, cand, rtol=1e-7)
         score = prep.retention[np.arange(n), cand].sum(axis=1) / tau
         best = int(np.argmax(score))
         if not score[best] > ste * (1 + 1e-9):
@@ -155,7 +174,7 @@ def st_sflora(
     t0: float,
     grid_points: int = 8,
     refine_rounds: int = 2,
-    refine_points: int = 6,
+    refine_points: int = 4,
     polish_max_devices: int = 6,
 ) -> Allocation:
     """ST-SFLora: alternating token / bandwidth / power optimisation (see package docs).
@@ -170,7 +189,7 @@ def st_sflora(
     k_min = np.zeros(n, dtype=np.intp)
     # Largest budget each device could send alone (alone latency is increasing in K).
     k_cap = np.isfinite(prep.alone_latency_s).sum(axis=1) - 1
-    tau_min, tau_cap = batch_round_latency_s(prep, np.stack([k_min, k_cap]), newton_steps=1)
+    tau_min, tau_cap = batch_round_latency_s(prep, np.stack([k_min, k_cap]), rtol=1e-7)
     tau_hi = float(prep.deadline_s.max()) if not np.isfinite(tau_cap) else float(tau_cap)
     tau_lo = float(tau_min) if np.isfinite(tau_min) else float(prep.alone_latency_s[:, 0].max())
     evaluated_k, evaluated_score = [k_min[None]], [np.zeros(1)]
@@ -180,7 +199,8 @@ def st_sflora(
         # step-(c) retention at tau; a coarse geometric grid, then finer grids around the best.
         grid = np.geomspace(tau_lo, tau_hi, grid_points)
         for r in range(refine_rounds + 1):
-            kidx, f_sum, fits = greedy_tokens(prep, grid)
+            # The coarse grid only locates tau: a ladder of every 4th budget is enough there.
+            kidx, f_sum, fits = greedy_tokens(prep, grid, stride=4 if r == 0 else 1)
             score = np.where(fits, f_sum / grid, 0.0)
             evaluated_k.append(kidx)
             evaluated_score.append(score)
@@ -198,7 +218,7 @@ def st_sflora(
     # The score F / tau is a lower bound (tau fits the band); re-time the best few exactly.
     top = np.argsort(-score, kind="stable")[: max(4, 32 // max(n, 1))]
     cand = np.unique(cand[top], axis=0)
-    tau = batch_round_latency_s(prep, cand, newton_steps=1)
+    tau = batch_round_latency_s(prep, cand, rtol=1e-7)
     ste_c = prep.retention[np.arange(n), cand].sum(axis=1) / tau
     best = int(np.argmax(ste_c))
     kidx, ste = cand[best], float(ste_c[best])
@@ -268,7 +288,7 @@ def exhaustive(
     survivors = np.flatnonzero(feasible & (ub >= best_lb * (1 - 1e-9)))
     # [S, n] token indices of the survivors (device 0 varies slowest, as in outer()).
     kidx = np.stack(np.unravel_index(survivors, (kr,) * n), axis=1)
-    tau = batch_round_latency_s(prep, kidx, iterations=60, newton_steps=3,
+    tau = batch_round_latency_s(prep, kidx, iterations=100, newton_steps=3, rtol=1e-13,
                                 lo_s=np.minimum(lower[survivors], upper[survivors]),
                                 hi_s=upper[survivors])
     ste = f_vec[survivors] / tau

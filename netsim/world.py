@@ -299,7 +299,7 @@ class World:
         self._power_w = self.devices.max_power_w.copy()
         self._interval = 0
         self._in_cell = self.mobility.in_cell()
-        self._compute_rates()
+        self._set_radio()
         self._start_env(0.0)
 
     # ------------------------------------------------------------------ properties
@@ -353,16 +353,31 @@ class World:
         self._in_cell = self.mobility.in_cell()
         self._compute_rates()
 
+    def _set_radio(self) -> None:
+        """Recompute what depends only on each device's bandwidth and power (not the channel)."""
+        b = self._bandwidth_hz
+        # SNR is linear in the gain: keep the SNR per unit gain, [N], so that the per-update
+        # flat-fading rate is one multiply and one Shannon formula per link.
+        self._snr_per_gain_ul = ofdma.snr_lin(self._power_w, 1.0, b, self._noise_ul)
+        dl_power_w = self._bs_power_w * b / self._total_bandwidth_hz  # BS power split by share
+        self._snr_per_gain_dl = ofdma.snr_lin(dl_power_w, 1.0, b, self._noise_dl)
+        self._compute_rates()
+
     def _compute_rates(self) -> None:
+        """Uplink and downlink rate and SNR of every device at its bandwidth and power now."""
         # [N, 1] (flat) or [N, num_rb]
         gain = self.channel.gain_lin
+        b = self._bandwidth_hz
         if gain.shape[1] == 1:
             gain = gain[:, 0]
-        self._rate_ul, self._snr_ul = ofdma.uplink_rate_bps(
-            self._bandwidth_hz, self._power_w, gain, self._noise_ul, self._max_se
-        )
+            self._snr_ul = self._snr_per_gain_ul * gain
+            self._snr_dl = self._snr_per_gain_dl * gain
+            self._rate_ul = ofdma.shannon_rate_bps(b, self._snr_ul, self._max_se)
+            self._rate_dl = ofdma.shannon_rate_bps(b, self._snr_dl, self._max_se)
+            return
+        self._rate_ul, self._snr_ul = ofdma.uplink_rate_bps(b, self._power_w, gain, self._noise_ul, self._max_se)
         self._rate_dl, self._snr_dl = ofdma.downlink_rate_bps(
-            self._bandwidth_hz, self._bs_power_w, self._total_bandwidth_hz, gain, self._noise_dl, self._max_se
+            b, self._bs_power_w, self._total_bandwidth_hz, gain, self._noise_dl, self._max_se
         )
 
     # ------------------------------------------------------------------ public API
@@ -427,7 +442,7 @@ class World:
         idx = np.array([p.device for p in plans])
         self._bandwidth_hz[idx] = [p.bandwidth_hz for p in plans]
         self._power_w[idx] = [p.power_w for p in plans]
-        self._compute_rates()
+        self._set_radio()
         d = self.devices
         rounds = [
             _DeviceRound(p, round_index, start_s, float(d.energy_budget_j[p.device]), float(d.battery_j[p.device]))
@@ -462,7 +477,8 @@ class World:
             seen.add(p.device)
             if p.power_w > self.devices.max_power_w[p.device] * tol:
                 raise ValueError(
-                    f"power_w of device {p.device} must be <= {self.devices.max_power_w[p.device]!r}, got {p.power_w!r}"
+                    f"power_w of device {p.device} must be <= {float(self.devices.max_power_w[p.device])!r}, "
+                    f"got {p.power_w!r}"
                 )
             if p.bandwidth_hz > self._total_bandwidth_hz * tol:
                 raise ValueError(f"bandwidth_hz must be <= {self._total_bandwidth_hz!r}, got {p.bandwidth_hz!r}")
@@ -644,5 +660,5 @@ class World:
         self._interval = int(state["interval"])
         self.channel.load_state_dict(state["channel"], mob.distances_2d_m())
         self._in_cell = mob.in_cell()
-        self._compute_rates()
+        self._set_radio()
         self._start_env(float(state["now_s"]))

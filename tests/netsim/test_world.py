@@ -393,3 +393,23 @@ def test_energy_never_negative_and_times_ordered(bits, flops, power, deadline, s
         assert result.start_s <= row["start_s"] <= row["end_s"] <= result.start_s + deadline + 1e-12
         assert row["deadline_met"] == (row["reason"] == "")
     assert len(result.outcomes) == 3 and all(o.energy_j >= 0 for o in result.outcomes)
+
+
+def test_transfer_rate_matches_ofdma_physics():
+    from netsim import ofdma
+
+    cfg = WorldConfig(num_devices=3, channel=ChannelConfig(fading="none"))  # static: constant channel
+    world = World(cfg, seed=8)
+    state = world.channel_state()
+    bandwidth = np.array([2e6, 5e6, 8e6])
+    power = np.array([0.01, 0.1, 0.19])
+    plans = [plan(i, Transfer("uplink", 1e5), Transfer("downlink", 1e5, "downlink"),
+                  bandwidth_hz=bandwidth[i], power_w=power[i]) for i in range(3)]
+    rows = world.run_round(1, plans, 10.0).rows
+    up, _ = ofdma.uplink_rate_bps(bandwidth, power, state.gain_lin, state.noise_psd_w_per_hz, cfg.ofdma.max_spectral_efficiency)
+    down, _ = ofdma.downlink_rate_bps(
+        bandwidth, cfg.ofdma.bs_tx_power_w, state.total_bandwidth_hz, state.gain_lin,
+        ofdma.noise_psd_w_per_hz(cfg.ofdma.ue_noise_figure_db), cfg.ofdma.max_spectral_efficiency,
+    )
+    assert [r["rate_bps"] for r in rows if r["phase"] == "uplink"] == pytest.approx(up, rel=1e-9)
+    assert [r["rate_bps"] for r in rows if r["phase"] == "downlink"] == pytest.approx(down, rel=1e-9)

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Generator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import simpy
@@ -52,6 +54,7 @@ PHASE_NAMES = (
 REASONS = ("", "deadline", "left-cell", "energy", "battery")
 SCHEDULES = ("parallel", "sequential")
 _RNG_STREAMS = ("mobility", "shadowing", "fading", "devices")
+_Process = Generator[simpy.Event, Any, None]
 
 
 @dataclass(frozen=True)
@@ -236,7 +239,20 @@ class _DeviceRound:
             return max(battery_left, 0.0), "battery"
         return max(budget_left, 0.0), "energy"
 
-    def record(self, phase, start_s, end_s, bits, rate_bps, power_w, energy_j, flops, snr_db, reason):
+    def record(
+        self,
+        phase: Compute | Transfer,
+        start_s: float,
+        end_s: float,
+        bits: float,
+        rate_bps: float,
+        power_w: float,
+        energy_j: float,
+        flops: float,
+        snr_db: float,
+        reason: str,
+    ) -> None:
+        """Append one trace row and account its energy."""
         plan = self.plan
         self.energy_j += float(energy_j)
         self.end_s = float(end_s)
@@ -325,7 +341,7 @@ class World:
         self._updated = self.env.event()
         self.env.process(self._channel_process())
 
-    def _channel_process(self):
+    def _channel_process(self) -> _Process:
         env = self.env
         coherence_s = self.config.coherence_s
         while True:
@@ -462,7 +478,7 @@ class World:
             outcomes.append(Outcome(r.plan.device, r.reason == "", r.end_s - start_s, r.energy_j, r.reason))
         return RoundResult(rows, outcomes, float(start_s), float(env.now))
 
-    def _check_plans(self, plans, deadline_s, schedule) -> None:
+    def _check_plans(self, plans: list[DevicePlan], deadline_s: float, schedule: str) -> None:
         if not deadline_s > 0:
             raise ValueError(f"deadline_s must be > 0, got {deadline_s!r}")
         if schedule not in SCHEDULES:
@@ -487,12 +503,12 @@ class World:
             raise ValueError(f"sum of bandwidth_hz must be <= {self._total_bandwidth_hz!r}, got {total!r}")
 
     # ------------------------------------------------------------------ device processes
-    def _sequential(self, rounds: list[_DeviceRound], deadline_at: float):
+    def _sequential(self, rounds: list[_DeviceRound], deadline_at: float) -> _Process:
         for r in rounds:
             r.start_s = self.env.now
             yield from self._race(r, deadline_at)
 
-    def _race(self, r: _DeviceRound, deadline_at: float):
+    def _race(self, r: _DeviceRound, deadline_at: float) -> _Process:
         env = self.env
         if env.now >= deadline_at:
             # Its turn never came before the deadline (sequential schedule).
@@ -506,7 +522,7 @@ class World:
             pipeline.interrupt("deadline")
             yield pipeline
 
-    def _pipeline(self, r: _DeviceRound):
+    def _pipeline(self, r: _DeviceRound) -> _Process:
         plan = r.plan
         if plan.phases and self.devices.battery_j[plan.device] <= 0.0:
             now = self.env.now
@@ -526,7 +542,7 @@ class World:
             if r.reason:
                 return
 
-    def _device_compute(self, r: _DeviceRound, phase: Compute):
+    def _device_compute(self, r: _DeviceRound, phase: Compute) -> _Process:
         env = self.env
         i = r.plan.device
         d = self.devices
@@ -549,7 +565,7 @@ class World:
         flops = phase.flops if stop_reason == "" else float(elapsed * speed_flops)
         r.record(phase, start, env.now, 0.0, 0.0, 0.0, power_w * elapsed, flops, math.nan, stop_reason)
 
-    def _server_compute(self, r: _DeviceRound, phase: Compute):
+    def _server_compute(self, r: _DeviceRound, phase: Compute) -> _Process:
         env = self.env
         start = env.now
         served_from = math.inf
@@ -567,7 +583,7 @@ class World:
         done = phase.flops if stop_reason == "" else max(env.now - served_from, 0.0) * self.config.server.flops_per_s
         r.record(phase, start, env.now, 0.0, 0.0, 0.0, 0.0, float(done), math.nan, stop_reason)
 
-    def _transfer(self, r: _DeviceRound, phase: Transfer):
+    def _transfer(self, r: _DeviceRound, phase: Transfer) -> _Process:
         env = self.env
         i = r.plan.device
         uplink = phase.direction == "uplink"
@@ -580,7 +596,8 @@ class World:
         stop_reason = ""
         limit_j, limit_reason = r.energy_limit()
         energy_stop = start + limit_j / power_w if power_w > 0.0 else math.inf
-        rate = snr = 0.0
+        rates, snrs = (self._rate_ul, self._snr_ul) if uplink else (self._rate_dl, self._snr_dl)
+        rate, snr = float(rates[i]), float(snrs[i])  # reported as-is if the phase takes no time
         seg_start = start
         try:
             while remaining > 0.0:

@@ -144,7 +144,10 @@ def main() -> None:
         f"scheduling {overhead_s * 1e6:.2f} us = {overhead_s / bare_s:.2f} x bare timeout"
     )
     wakeup_s, wakeups = transfer_wakeup_s(1_000)
-    print(f"transfer wake-up at a channel update: {wakeup_s * 1e6:.2f} us = {wakeup_s / bare_s:.2f} x bare timeout ({wakeups} wake-ups)")
+    print(
+        f"transfer wake-up at a channel update: {wakeup_s * 1e6:.2f} us = {wakeup_s / bare_s:.2f} x bare timeout "
+        f"({wakeups} wake-ups)"
+    )
 
     figures = {
         "num_devices": num_devices,

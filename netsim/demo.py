@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> None:
     world = World(config, seed=args.seed)
     print(f"{args.devices} devices, {args.mobility}, seed {args.seed}, payload {args.payload_bits:.3g} bits, "
           f"deadline {args.deadline_s} s")
-    header = f"{'round':>5} {'dev':>4} {'dist_m':>7} {'snr_db':>7} {'ul_Mbps':>8} {'latency_s':>9} {'energy_j':>8}  status"
+    header = (
+        f"{'round':>5} {'dev':>4} {'dist_m':>7} {'snr_db':>7} {'ul_Mbps':>8} {'latency_s':>9} {'energy_j':>8}  status"
+    )
     print(header)
     print("-" * len(header))
     for round_index in range(1, args.rounds + 1):

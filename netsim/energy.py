@@ -20,7 +20,8 @@ from netsim.units import dbm_to_w
 def _check_range(name: str, value: tuple[float, float], low: float = 0.0, strict: bool = True) -> None:
     ok = len(value) == 2 and value[0] <= value[1] and (value[0] > low if strict else value[0] >= low)
     if not ok:
-        raise ValueError(f"{name} must be a (low, high) pair with {low} {'<' if strict else '<='} low <= high, got {value!r}")
+        op = "<" if strict else "<="
+        raise ValueError(f"{name} must be a (low, high) pair with {low} {op} low <= high, got {value!r}")
 
 
 @dataclass(frozen=True)

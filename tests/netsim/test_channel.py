@@ -7,7 +7,8 @@ from netsim.units import db_to_lin
 
 
 def make(config, d, num_rb=4, seed=0):
-    return Channel(config, len(d), num_rb, np.asarray(d, float), np.random.default_rng(seed), np.random.default_rng(seed + 1))
+    rngs = np.random.default_rng(seed), np.random.default_rng(seed + 1)
+    return Channel(config, len(d), num_rb, np.asarray(d, float), *rngs)
 
 
 def test_gain_is_pathloss_times_shadowing_times_fading():

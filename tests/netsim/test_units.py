@@ -8,7 +8,13 @@ from netsim.units import db_to_lin, dbm_to_w, kmh_to_mps, lin_to_db, mps_to_kmh,
 
 @pytest.mark.parametrize(
     "dbm, watts",
-    [(30.0, 1.0), (0.0, 1e-3), (23.0, 0.19952623149688797), (46.0, 39.810717055349734), (-174.0, 3.981071705534969e-21)],
+    [
+        (30.0, 1.0),
+        (0.0, 1e-3),
+        (23.0, 0.19952623149688797),
+        (46.0, 39.810717055349734),
+        (-174.0, 3.981071705534969e-21),
+    ],
 )
 def test_dbm_to_w_golden(dbm, watts):
     assert dbm_to_w(dbm) == pytest.approx(watts, rel=1e-12)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from netsim.channel import ChannelConfig
 from netsim.energy import DeviceConfig, ServerConfig
-from netsim.mobility import HighwayConfig, StaticConfig
+from netsim.mobility import HighwayConfig
 from netsim.units import db_to_lin
 from netsim.world import (
     ChannelState,
@@ -406,7 +406,9 @@ def test_transfer_rate_matches_ofdma_physics():
     plans = [plan(i, Transfer("uplink", 1e5), Transfer("downlink", 1e5, "downlink"),
                   bandwidth_hz=bandwidth[i], power_w=power[i]) for i in range(3)]
     rows = world.run_round(1, plans, 10.0).rows
-    up, _ = ofdma.uplink_rate_bps(bandwidth, power, state.gain_lin, state.noise_psd_w_per_hz, cfg.ofdma.max_spectral_efficiency)
+    up, _ = ofdma.uplink_rate_bps(
+        bandwidth, power, state.gain_lin, state.noise_psd_w_per_hz, cfg.ofdma.max_spectral_efficiency
+    )
     down, _ = ofdma.downlink_rate_bps(
         bandwidth, cfg.ofdma.bs_tx_power_w, state.total_bandwidth_hz, state.gain_lin,
         ofdma.noise_psd_w_per_hz(cfg.ofdma.ue_noise_figure_db), cfg.ofdma.max_spectral_efficiency,

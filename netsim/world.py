@@ -604,13 +604,14 @@ class World:
                 if not self._in_cell[i]:
                     stop_reason = "left-cell"
                     break
+                # The rate arrays are replaced at every channel update: read them afresh.
                 if uplink:
                     rate, snr = float(self._rate_ul[i]), float(self._snr_ul[i])
                 else:
                     rate, snr = float(self._rate_dl[i]), float(self._snr_dl[i])
                 seg_start = env.now
                 finish = seg_start + remaining / rate if rate > 0.0 else math.inf
-                stop = min(finish, energy_stop)
+                stop = finish if finish < energy_stop else energy_stop
                 if stop <= (self._interval + 1) * coherence_s:
                     # Done (or out of energy) before the channel changes.
                     yield env.timeout(stop - seg_start)
@@ -622,11 +623,15 @@ class World:
                         stop_reason = limit_reason
                     snr_time += snr * (env.now - seg_start)
                     break
+                # Finishes after the next update: wait for it, then continue at the new rate.
                 yield self._updated
-                chunk = min(rate * (env.now - seg_start), remaining)
+                airtime = env.now - seg_start
+                chunk = rate * airtime
+                if chunk > remaining:
+                    chunk = remaining
                 sent += chunk
                 remaining -= chunk
-                snr_time += snr * (env.now - seg_start)
+                snr_time += snr * airtime
         except simpy.Interrupt as interrupt:
             r.interrupted = interrupt.cause
             chunk = min(rate * (env.now - seg_start), remaining)

@@ -189,11 +189,16 @@ def st_sflora(
     k_min = np.zeros(n, dtype=np.intp)
     # Largest budget each device could send alone (alone latency is increasing in K).
     k_cap = np.isfinite(prep.alone_latency_s).sum(axis=1) - 1
-    tau_min, tau_cap = batch_round_latency_s(prep, np.stack([k_min, k_cap]), rtol=1e-7)
-    tau_hi = float(prep.deadline_s.max()) if not np.isfinite(tau_cap) else float(tau_cap)
-    tau_lo = float(tau_min) if np.isfinite(tau_min) else float(prep.alone_latency_s[:, 0].max())
-    evaluated_k, evaluated_score = [k_min[None]], [np.zeros(1)]
-    iterations = 0
+    retention_of = lambda k: float(prep.retention[np.arange(n), k].sum())  # noqa: E731
+    radio_min = exact_radio(prep, k_min)  # feasible: screening guarantees it
+    tau_lo = radio_min[0]
+    b_cap, _ = vector_bandwidth_hz(prep, k_cap, prep.deadline_s.max())
+    cap_fits = bool(b_cap.sum() <= problem.total_bandwidth_hz)
+    radio_cap = exact_radio(prep, k_cap) if cap_fits else None
+    # Beyond the latency at which every device sends all it can, STE only falls.
+    tau_hi = radio_cap[0] if cap_fits else float(prep.deadline_s.max())
+    evaluated_k, evaluated_score = [], []
+    iterations = radio_min[3]
     if tau_hi > tau_lo * (1 + 1e-9):
         # Outer search on the common latency tau: STE(tau) = F*(tau) / tau with F*(tau) the
         # step-(c) retention at tau; a coarse geometric grid, then finer grids around the best.
@@ -210,24 +215,33 @@ def st_sflora(
             j = int(np.argmax(score))
             left, right = grid[max(j - 1, 0)], grid[min(j + 1, grid.size - 1)]
             grid = np.geomspace(left, right, refine_points + 2)[1:-1]
-    if np.isfinite(tau_cap):
-        evaluated_k.append(k_cap[None])
-        evaluated_score.append(np.full(1, np.inf))
-    cand = np.vstack(evaluated_k)
-    score = np.concatenate(evaluated_score)
-    # The score F / tau is a lower bound (tau fits the band); re-time the best few exactly.
-    top = np.argsort(-score, kind="stable")[: max(4, 32 // max(n, 1))]
-    cand = np.unique(cand[top], axis=0)
-    tau = batch_round_latency_s(prep, cand, rtol=1e-7)
-    ste_c = prep.retention[np.arange(n), cand].sum(axis=1) / tau
-    best = int(np.argmax(ste_c))
-    kidx, ste = cand[best], float(ste_c[best])
-    if n <= polish_max_devices:
-        kidx, ste, passes = _polish(prep, kidx, ste, max_passes=4, pairs=n <= 4)
-        iterations += passes
-    _, bw, pw, it = exact_radio(prep, kidx)
+    # Exact candidates: all budgets at their minimum, and all at the most each can send.
+    results = [(retention_of(k_min) / tau_lo, k_min, radio_min)]
+    if cap_fits:
+        iterations += radio_cap[3]
+        results.append((retention_of(k_cap) / radio_cap[0], k_cap, radio_cap))
+    if evaluated_k:
+        cand = np.vstack(evaluated_k)
+        score = np.concatenate(evaluated_score)
+        # The score F / tau is a lower bound (tau fits the band, maybe with some to spare).
+        # With few devices the spare band matters: re-time the best few before choosing.
+        if n <= 16:
+            top = np.argsort(-score, kind="stable")[:8]
+            cand = np.unique(cand[top], axis=0)
+            score = prep.retention[np.arange(n), cand].sum(axis=1) / batch_round_latency_s(
+                prep, cand, rtol=1e-7)
+        best = int(np.argmax(score))
+        kidx = cand[best]
+        if n <= polish_max_devices:
+            kidx, _, passes = _polish(prep, kidx, float(score[best]), max_passes=4,
+                                      pairs=n <= 4)
+            iterations += passes
+        radio = exact_radio(prep, kidx)
+        iterations += radio[3]
+        results.append((retention_of(kidx) / radio[0], kidx, radio))
+    _, kidx, (_, bw, pw, _) = max(results, key=lambda item: item[0])
     return build_allocation("st-sflora", problem, status, prep.idx, prep.ks[kidx], bw, pw,
-                            iterations + it, time.perf_counter() - t0)
+                            iterations, time.perf_counter() - t0)
 
 
 # ----------------------------------------------------------------------------- reference

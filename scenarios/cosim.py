@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from netsim import ofdma
 from netsim.allocation import AllocationProblem, select_by_dwell, solve
 from netsim.world import Compute, DevicePlan, Transfer, World
 from learning.federated import Learner, StepCost
@@ -90,6 +91,11 @@ class CoSimulation:
         self.k_max = k_max
         one, full = learner.step_cost(1), learner.step_cost(k_max)
         self.uplink = LinearCost.fit(one.uplink_bits, full.uplink_bits, k_max)
+        if self.uplink.per_token <= 0 and full.uplink_bits > 0:
+            # Learners that always send every token report the same payload for any budget:
+            # split it evenly over the patch tokens and the [CLS] token.
+            per = full.uplink_bits / (k_max + 1)
+            self.uplink = LinearCost(per, per)
         self.downlink = LinearCost.fit(one.downlink_bits, full.downlink_bits, k_max)
         self.server = LinearCost.fit(one.server_flops, full.server_flops, k_max)
         self.device = LinearCost.fit(one.device_forward_flops + one.device_backward_flops,
@@ -219,7 +225,9 @@ class CoSimulation:
         if not self.spec.communicates:
             return compute
         share = state.total_bandwidth_hz / max(1, int(np.count_nonzero(state.in_cell)) or n)
-        rate = _rate_bps(share, np.asarray(state.max_power_w), np.asarray(state.gain_lin), state.noise_psd_w_per_hz)
+        rate, _ = ofdma.uplink_rate_bps(np.full(n, share), np.asarray(state.max_power_w),
+                                        np.asarray(state.gain_lin), state.noise_psd_w_per_hz,
+                                        self.world.config.ofdma.max_spectral_efficiency)
         bits = steps * self.uplink(self.k_max) if self.spec.allocation else self.adapter_bits
         return compute + bits / np.maximum(rate, 1e-9)
 
@@ -266,7 +274,7 @@ class CoSimulation:
             energy_budget_j=budget,
             deadline_s=deadline,
             bits_per_token=np.full(m, steps * self.uplink.per_token),
-            extra_tokens=float(extra),
+            extra_tokens=int(math.ceil(extra - 1e-9)),
             compute_time_s=base_t,
             compute_energy_j=base_e,
             compute_time_per_token_s=per_tok_t,
@@ -290,14 +298,19 @@ class CoSimulation:
         return tokens, bandwidth, power, status, float(alloc.ste)
 
     def _downlink_rate_estimate(self, state, idx: np.ndarray) -> np.ndarray:
-        share = state.total_bandwidth_hz / max(1, idx.size)
-        bs_power = state.bs_power_w * share / state.total_bandwidth_hz
-        return np.maximum(_rate_bps(share, bs_power, np.asarray(state.gain_lin)[idx],
-                                    state.noise_psd_w_per_hz), 1.0)
+        """Downlink rate over an equal share of the band (the base station's power follows it)."""
+        radio = self.world.config.ofdma
+        share = np.full(idx.size, state.total_bandwidth_hz / max(1, idx.size))
+        rate, _ = ofdma.downlink_rate_bps(share, radio.bs_tx_power_w, state.total_bandwidth_hz,
+                                          np.asarray(state.gain_lin)[idx],
+                                          ofdma.noise_psd_w_per_hz(radio.ue_noise_figure_db),
+                                          radio.max_spectral_efficiency)
+        return np.maximum(rate, 1.0)
 
     def _plan(self, report, bandwidth_hz: float, power_w: float) -> DevicePlan:
         phases: list = []
-        for step, cost in enumerate(report.step_costs):
+        cost = report.cost
+        for step in range(report.steps):
             if self.spec.allocation is None:
                 phases.append(Compute("device_forward", cost.device_forward_flops, where="device", step=step))
                 if cost.device_backward_flops:
@@ -309,7 +322,7 @@ class CoSimulation:
             phases.append(Transfer("downlink", cost.downlink_bits, direction="downlink", step=step))
             if cost.device_backward_flops:
                 phases.append(Compute("device_backward", cost.device_backward_flops, where="device", step=step))
-        adapter_bits = report.step_costs[-1].adapter_bits if report.step_costs else 0.0
+        adapter_bits = cost.adapter_bits
         if self.spec.communicates and adapter_bits and self._uploads_adapters():
             phases.append(Transfer("adapter_uplink", adapter_bits, direction="uplink", step=-1))
             phases.append(Transfer("adapter_downlink", adapter_bits, direction="downlink", step=-1))
@@ -377,11 +390,6 @@ class CoSimulation:
             "round": np.full(len(ex["images"]), r), "device": np.full(len(ex["images"]), int(sched[0])),
             "tokens": np.asarray(ex["tokens"]),
         })
-
-
-def _rate_bps(bandwidth_hz, power_w, gain_lin, noise_psd_w_per_hz):
-    bandwidth_hz = np.asarray(bandwidth_hz, dtype=float)
-    return bandwidth_hz * np.log2(1.0 + power_w * gain_lin / (noise_psd_w_per_hz * bandwidth_hz))
 
 
 def _round_row(r: int, time_s: float, accuracy: float, loss: float) -> dict:

@@ -67,6 +67,12 @@ class Prepared:
 def resolve(scenario: Scenario, overrides: Mapping[str, Any] | None = None,
             config_file_values: Mapping[str, Any] | None = None, seed: int | None = None) -> Any:
     """The scenario's default config with the file values, then ``--set`` values, then seed."""
+    from scenarios.base import DERIVED_KEYS
+
+    for source in (config_file_values or {}, overrides or {}):
+        for key in source:
+            if key in DERIVED_KEYS:
+                raise ConfigError(f"{key} follows {DERIVED_KEYS[key]}; set {DERIVED_KEYS[key]} instead")
     cfg = scenario.default_config()
     if config_file_values:
         cfg = apply_overrides(cfg, config_file_values)

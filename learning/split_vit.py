@@ -173,8 +173,8 @@ class SplitViT(nn.Module):
                 )
         self.depth = len(vit.blocks)
         self.cut = config.cut
-        self.device_trainable = config.device_trainable or lora_everywhere
-        first = 0 if self.device_trainable else self.cut
+        lora_device = config.device_trainable or lora_everywhere
+        first = 0 if lora_device else self.cut
         lora_blocks = list(range(first, self.depth))
         if lora_blocks:
             names = "|".join(str(i) for i in lora_blocks)
@@ -193,6 +193,8 @@ class SplitViT(nn.Module):
         for blk in vit.blocks:
             blk.attn.fused_attn = config.fused_attention
         self.vit = vit
+        # with cut 0 the device holds no adapters even when asked to train
+        self.device_trainable = any(p.requires_grad for n, p in self.named_parameters() if self.is_device_param(n))
         self.num_heads = vit.blocks[0].attn.num_heads
         self.embed_dim = vit.embed_dim
         self.num_prefix_tokens = vit.num_prefix_tokens

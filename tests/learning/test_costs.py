@@ -1,0 +1,88 @@
+from dataclasses import replace
+
+import pytest
+import torch
+
+from learning.costs import adapter_bits, measure_step_cost
+from learning.quantize import encode, fake_quantize
+from learning.split_step import TokenOptions
+from learning.split_vit import SplitViT
+
+
+def test_float_payload_bits_are_numel_times_32():
+    x = torch.randn(8, 18, 48)
+    assert encode(x, None).bits == 8 * 18 * 48 * 32
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8, 12])
+def test_quantised_payload_bits_and_error(bits):
+    x = torch.randn(8, 18, 48, generator=torch.Generator().manual_seed(0))
+    p = encode(x, bits)
+    # codes plus a float32 minimum and step per token
+    assert p.bits == 8 * 18 * 48 * bits + 8 * 18 * 2 * 32
+    assert int(p.values.max()) <= 2**bits - 1
+    step = (x.amax(-1, keepdim=True) - x.amin(-1, keepdim=True)) / (2**bits - 1)
+    assert torch.all((p.dequantize() - x).abs() <= step / 2 + 1e-6)
+
+
+def test_constant_token_decodes_exactly():
+    x = torch.full((2, 3, 5), 1.5)
+    torch.testing.assert_close(encode(x, 4).dequantize(), x)
+
+
+def test_straight_through_gradient():
+    x = torch.randn(4, 6, requires_grad=True)
+    y = fake_quantize(x, 3)
+    assert not torch.equal(y, x)
+    (y * torch.arange(6.0)).sum().backward()
+    torch.testing.assert_close(x.grad, torch.arange(6.0).expand(4, 6))
+    with pytest.raises(ValueError, match="bits"):
+        encode(x, 0)
+
+
+def test_step_cost_bits_equal_hand_computation(tiny_model_config):
+    cfg = replace(tiny_model_config, device_trainable=True)
+    model = SplitViT(cfg, seed=0)
+    b, k, d = 8, 5, cfg.embed_dim
+    sent = 1 + k + 1  # CLS, kept patches, fused token
+    cost = measure_step_cost(model, b, k, TokenOptions(uplink_bits=8, downlink_bits=4), True, "device")
+    labels = b * 8  # 4 classes travel as uint8
+    assert cost.uplink_bits == b * sent * d * 8 + b * sent * 2 * 32 + labels
+    assert cost.downlink_bits == b * sent * d * 4 + b * sent * 2 * 32
+    cost = measure_step_cost(model, b, k, TokenOptions(fuse=False), True, "device")
+    assert cost.uplink_bits == b * (1 + k) * d * 32 + labels and cost.downlink_bits == b * (1 + k) * d * 32
+    # device adapters: rank-8 LoRA on qkv of block 0: A [8, d] and B [3d, 8], float32
+    assert cost.adapter_bits == adapter_bits(model, "device") == (8 * d + 3 * d * 8) * 32
+
+
+def test_flops_positive_and_increasing_with_k(tiny_model_config):
+    model = SplitViT(tiny_model_config, seed=0)
+    costs = [measure_step_cost(model, 4, k, TokenOptions(), True, "device") for k in (1, 4, 8, 16)]
+    assert all(c.device_forward_flops > 0 and c.server_flops > 0 for c in costs)
+    server = [c.server_flops for c in costs]
+    assert server == sorted(server) and server[0] < server[-1]
+    assert len({c.device_forward_flops for c in costs}) == 1  # the device always sees every token
+    assert all(c.device_backward_flops == 0 and c.downlink_bits == 0 and c.adapter_bits == 0 for c in costs)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_flops_against_a_hand_count(tiny_model_config):
+    # server part of one block at T tokens, forward only counted by hand:
+    # qkv 2*T*d*3d, q k^T and attn v 2 * 2*T*T*d, proj 2*T*d*d, fc1 + fc2 2 * 2*T*d*4d; head 2*d*C
+    cfg = replace(tiny_model_config, depth=2, cut=1, head_trainable=False, lora_targets=("qkv",))
+    model = SplitViT(cfg, seed=0)
+    b, k, d, c = 2, 6, cfg.embed_dim, cfg.num_classes
+    t = 1 + k + 1
+    fwd_block = 2 * t * d * 3 * d + 4 * t * t * d + 2 * t * d * d + 16 * t * d * d
+    lora_fwd = 2 * t * d * 8 + 2 * t * 8 * 3 * d
+    fwd = b * (fwd_block + lora_fwd + 2 * d * c)
+    cost = measure_step_cost(model, b, k, TokenOptions(), True, "device")
+    # backward costs about twice the forward; here the frozen weights need only input gradients
+    assert fwd < cost.server_flops < 3.2 * fwd
+
+
+def test_whole_model_step_cost(tiny_model_config):
+    model = SplitViT(tiny_model_config, seed=0, lora_everywhere=True)
+    cost = measure_step_cost(model, 4, 3, TokenOptions(), False, "all")
+    assert cost.uplink_bits == cost.downlink_bits == cost.server_flops == 0
+    assert cost.device_forward_flops > 0 and cost.device_backward_flops > 0 and cost.adapter_bits > 0

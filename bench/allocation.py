@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from netsim.allocation import random_problem, solve  # noqa: E402
-from netsim.allocation.core import batch_round_latency_s, exact_radio, screen  # noqa: E402
+from netsim.allocation.core import exact_radio, screen  # noqa: E402
 
 
 def time_solves(n: int, instances: int, repeats: int, seed: int) -> dict:
@@ -80,7 +80,7 @@ def optimality_gap(instances: int, seed: int) -> dict:
 
 
 def cvxpy_radio(problem, devices, tokens) -> tuple[float, float, float]:
-    """Min-max latency for fixed tokens by cvxpy: (tau_s, wall_s incl. compile, solver_s)."""
+    """Min-max latency for fixed tokens by cvxpy: (tau_s, wall_s incl. compile, solver_s, status)."""
     import cvxpy as cp
 
     t0 = time.perf_counter()
@@ -102,19 +102,28 @@ def cvxpy_radio(problem, devices, tokens) -> tuple[float, float, float]:
         rate >= s_mbit / (problem.deadline_s[i] - comp_t),
         rate >= cp.multiply(s_mbit * p_max / (problem.energy_budget_j[i] - comp_e), q),
     ])
-    prob.solve(solver=cp.CLARABEL)
+    try:
+        prob.solve(solver=cp.CLARABEL)
+    except cp.error.SolverError:
+        # Badly scaled instances (gains spanning ~8 decades) can make Clarabel's defaults
+        # fail; retry with the settings the tests use, and time both attempts.
+        try:
+            prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10,
+                       tol_feas=1e-10, max_iter=1000, static_regularization_constant=1e-7)
+        except cp.error.SolverError:
+            return np.nan, time.perf_counter() - t0, np.nan, "solver_error"
     wall = time.perf_counter() - t0
-    return float(tau.value), wall, float(prob.solver_stats.solve_time or np.nan)
+    return float(tau.value), wall, float(prob.solver_stats.solve_time or np.nan), prob.status
 
 
 def cvxpy_comparison(instances: int, seed: int, n: int = 100) -> dict:
-    ratios_wall, ratios_solver, ratios_full, rel_diff = [], [], [], []
+    ratios_wall, ratios_solver, ratios_full, rel_diff, statuses = [], [], [], [], []
     for j in range(instances):
         problem = random_problem(np.random.default_rng([seed, 7, j]), n, 64)
-        prep, _ = screen(problem)
-        kidx = np.zeros(prep.n, dtype=np.intp) + (prep.ks.size // 8)
-        if not np.isfinite(batch_round_latency_s(prep, kidx[None])[0]):
-            kidx[:] = 0
+        # The token vector ST-SFLora chooses: realistic, and feasible by construction.
+        chosen = solve(problem)
+        prep, _ = screen(problem, chosen.ok)
+        kidx = chosen.tokens[chosen.ok] - problem.min_tokens
         exact_radio(prep, kidx)  # warm-up
         runs = []
         for _ in range(5):
@@ -127,8 +136,11 @@ def cvxpy_comparison(instances: int, seed: int, n: int = 100) -> dict:
             t0 = time.perf_counter()
             solve(problem)
             full_runs.append(time.perf_counter() - t0)
-        tau_cvx, wall, solver_s = cvxpy_radio(problem, prep.idx, prep.ks[kidx])
+        tau_cvx, wall, solver_s, status = cvxpy_radio(problem, prep.idx, prep.ks[kidx])
+        statuses.append(status)
         # Signed: > 0 when cvxpy's optimum is above ours (ours is feasible, checked in tests).
+        if status == "solver_error":
+            continue
         rel_diff.append((tau_cvx - tau) / tau)
         ratios_wall.append(wall / ours)
         ratios_solver.append(solver_s / ours)
@@ -137,6 +149,7 @@ def cvxpy_comparison(instances: int, seed: int, n: int = 100) -> dict:
         "devices": n,
         "instances": instances,
         "rel_diff_tau_cvxpy_minus_ours": [float(d) for d in rel_diff],
+        "cvxpy_status": statuses,
         "speedup_vs_cvxpy_wall_median": float(np.median(ratios_wall)),
         "speedup_vs_clarabel_solve_only_median": float(np.median(ratios_solver)),
         "full_st_sflora_speedup_vs_cvxpy_subproblem_median": float(np.median(ratios_full)),
@@ -156,7 +169,7 @@ def main() -> None:
         print(f"N={n}: {figures[f'solve_N{n}']}", flush=True)
     figures["gap_N3"] = optimality_gap(40 if q else 200, args.seed)
     print(f"gap N=3: {figures['gap_N3']}", flush=True)
-    figures["cvxpy_N100"] = cvxpy_comparison(2 if q else 5, args.seed)
+    figures["cvxpy_N100"] = cvxpy_comparison(3 if q else 10, args.seed)
     print(f"cvxpy N=100: {figures['cvxpy_N100']}", flush=True)
     figures["targets_met"] = {
         "N100_le_10ms": figures["solve_N100"]["median_best_of_repeats_ms"] <= 10.0,

@@ -28,7 +28,7 @@ from .problem import (
     Allocation,
     AllocationProblem,
 )
-from .radio import bandwidth_for_time_hz, min_tx_time_alone_s, rate_bps
+from .radio import bandwidth_for_time_hz, min_tx_time_alone_s, rate_bps, solve_snr
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,25 +198,40 @@ def batch_round_latency_s(
     return np.where(feasible, np.exp(x_hi), np.inf)
 
 
-def _bandwidth_and_slope(prep: Prepared, kidx: np.ndarray, tau_s: float):
-    """B_i(min(tau, D_i)), the power, and dB_i/dtau for one token vector (``[n]`` each).
+class _RadioCurve:
+    """B_i(min(tau, D_i)), the power and dB_i/dtau of one token vector, for repeated tau.
 
     The slope comes from differentiating b ln(1 + a / b) = S ln2 / t implicitly, with
     a = P g / N0 and P = min(p_max, e / t):  phi_b db/dt + phi_a da/dt = -S ln2 / t^2, where
     phi_b = ln(1 + y) - y / (1 + y), phi_a = 1 / (1 + y), y = a / b (the SNR), and
     da/dt = -a / t when the energy budget caps the power, 0 otherwise.
     """
-    b, power = vector_bandwidth_hz(prep, kidx, tau_s)
-    d = prep.deadline_s[:, 0]
-    t = np.minimum(tau_s, d) - prep.rows(kidx, "compute_time_s")
-    a_hz = power * prep.gain[:, 0] / prep.problem.noise_psd_w_per_hz
-    with np.errstate(divide="ignore", invalid="ignore"):
-        y = a_hz / b
-        rho = prep.rows(kidx, "payload_bits") * np.log(2.0) / t
-        energy_capped = power < prep.max_power_w[:, 0]
-        da_dt = np.where(energy_capped, -a_hz / t, 0.0)
-        slope = (-rho / t - da_dt / (1.0 + y)) / (np.log1p(y) - y / (1.0 + y))
-    return b, power, np.where(tau_s < d, slope, 0.0)
+
+    def __init__(self, prep: Prepared, kidx: np.ndarray):
+        rows = np.arange(prep.n)
+        # [n]
+        self.s_ln2 = prep.payload_bits[rows, kidx] * np.log(2.0)
+        self.compute_time_s = prep.compute_time_s[rows, kidx]
+        self.tx_energy_j = prep.tx_energy_j[rows, kidx]
+        self.deadline_s = prep.deadline_s[:, 0]
+        self.max_power_w = prep.max_power_w[:, 0]
+        self.gain_over_n0 = prep.gain[:, 0] / prep.problem.noise_psd_w_per_hz
+
+    def __call__(self, tau_s: float):
+        t = np.minimum(tau_s, self.deadline_s) - self.compute_time_s
+        p_energy = self.tx_energy_j / t
+        capped = p_energy < self.max_power_w
+        power = np.where(capped, p_energy, self.max_power_w)
+        a_hz = power * self.gain_over_n0
+        rho = self.s_ln2 / t
+        c = rho / a_hz
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            y = solve_snr(c)
+            b = a_hz / y
+            one_y = 1.0 + y
+            slope = (-rho / t + np.where(capped, a_hz / t, 0.0) / one_y) / (
+                np.log1p(y) - y / one_y)
+        return b, power, np.where(tau_s < self.deadline_s, slope, 0.0)
 
 
 def exact_radio(
@@ -226,7 +241,7 @@ def exact_radio(
 
     Solves sum_i B_i(min(tau, D_i)) = W for tau by Newton's method on
     ln(sum B / W) against ln tau (nearly linear: bandwidth needs scale like 1 / time) with
-    the analytic slope of :func:`_bandwidth_and_slope`, safeguarded by bisection inside a
+    the analytic slope of :class:`_RadioCurve`, safeguarded by bisection inside a
     bracket that always holds the root; converges in a handful of steps to ~1e-12 relative
     in band use, on the side that fits the band.
 
@@ -245,14 +260,15 @@ def exact_radio(
     w = prep.problem.total_bandwidth_hz
     x_lo = np.log(float(prep.rows(kidx, "alone_latency_s").max()))
     x_hi = np.log(float(prep.deadline_s.max()))
-    b, power, _ = _bandwidth_and_slope(prep, kidx, np.exp(x_hi))
+    curve = _RadioCurve(prep, kidx)
+    b, power, _ = curve(np.exp(x_hi))
     if not (np.isfinite(x_lo) and b.sum() <= w):
         raise ValueError("token vector cannot meet every deadline within the band")
     x, iters = x_lo, 0
     while iters < max_iterations:
         iters += 1
         tau = np.exp(x)
-        b, power, slope = _bandwidth_and_slope(prep, kidx, tau)
+        b, power, slope = curve(tau)
         total = b.sum()
         if total <= w:
             x_hi = x
@@ -275,7 +291,7 @@ def exact_radio(
         x = x_new
     tau = float(np.exp(x_hi))
     if x != x_hi:
-        b, power, _ = _bandwidth_and_slope(prep, kidx, tau)
+        b, power, _ = curve(tau)
     total = b.sum()
     if total > w:  # rounding of the last ulps only
         b = b * (w / total)
@@ -320,7 +336,8 @@ def screen(
     prep = prep.subset(reason0 == STATUS_OK)
     if prep.n == 0:
         return prep, status
-    b_at_deadline, _ = vector_bandwidth_hz(prep, np.zeros(prep.n, dtype=np.intp), prep.deadline_s.max())
+    k_min = np.zeros(prep.n, dtype=np.intp)
+    b_at_deadline, _ = vector_bandwidth_hz(prep, k_min, prep.deadline_s.max())
     order = np.argsort(-b_at_deadline, kind="stable")
     excess = b_at_deadline.sum() - problem.total_bandwidth_hz
     drop = np.zeros(prep.n, dtype=bool)

@@ -7,7 +7,9 @@ import numpy as np
 from .problem import AllocationProblem
 
 
-def random_retention(rng: np.random.Generator, n: int, k_max: int, alpha: float = 0.3) -> np.ndarray:
+def random_retention(
+    rng: np.random.Generator, n: int, k_max: int, alpha: float = 0.3
+) -> np.ndarray:
     """Concave increasing retention curves from sorted Dirichlet token importances.
 
     Token importances (e.g. [CLS] attention weights) are drawn from Dirichlet(alpha), sorted

@@ -12,11 +12,17 @@ from .core import (
     batch_round_latency_s,
     build_allocation,
     exact_radio,
-    prepare,
     screen,
     vector_bandwidth_hz,
 )
-from .problem import STATUS_CAPACITY, STATUS_DEADLINE, STATUS_ENERGY, STATUS_OK, Allocation, AllocationProblem
+from .problem import (
+    STATUS_CAPACITY,
+    STATUS_DEADLINE,
+    STATUS_ENERGY,
+    STATUS_OK,
+    Allocation,
+    AllocationProblem,
+)
 from .radio import _LN2, max_power_for_energy_w, rate_bps, solve_snr
 
 POLICIES = ("st-sflora", "full-tokens", "equal", "random-tokens", "fixed-ratio", "exhaustive")

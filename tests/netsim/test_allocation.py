@@ -231,7 +231,9 @@ def test_st_sflora_within_one_percent_of_exhaustive(n, k_max, seeds):
     assert gaps and max(gaps) <= 0.01, gaps
 
 
-@pytest.mark.parametrize("seed, n", [(0, 2), (1, 3), (2, 5), (3, 8), (4, 12), (5, 20), (6, 40), (7, 4)])
+@pytest.mark.parametrize(
+    "seed, n", [(0, 2), (1, 3), (2, 5), (3, 8), (4, 12), (5, 20), (6, 40), (7, 4)]
+)
 def test_fixed_token_radio_matches_cvxpy(seed, n):
     rng = np.random.default_rng(seed)
     p = random_problem(rng, n, 32, per_token_compute=seed % 2 == 0)

@@ -9,8 +9,10 @@ band is used up:
     sum_i B_i(min(tau, D_i)) = W,
 
 B_i(T) being the least bandwidth that lets device i finish by T (radio.bandwidth_for_time_hz,
-with the power P = min(p_max, e / t) of step (a)). B_i is decreasing in T, so tau is found by
-bisection (one dimension, all devices vectorised) — step (b) of the alternating algorithm.
+with the power P = min(p_max, e / t) of step (a)). B_i is decreasing in T, so tau is a
+one-dimensional root (all devices vectorised) — step (b) of the alternating algorithm:
+``exact_radio`` (safeguarded Newton, one token vector) and ``batch_round_latency_s``
+(Illinois regula falsi, many token vectors at once).
 """
 
 from __future__ import annotations

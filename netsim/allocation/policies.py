@@ -185,8 +185,8 @@ def st_sflora(
 ) -> Allocation:
     """ST-SFLora: alternating token / bandwidth / power optimisation (see package docs).
 
-    ``iterations`` counts the common latencies tau tried plus polish passes plus the Brent
-    iterations of the final exact radio allocation.
+    ``iterations`` counts the common latencies tau tried, the local-search passes and the
+    Newton steps of the exact radio allocations.
     """
     n = prep.n
     if n == 0:
@@ -263,8 +263,9 @@ def exhaustive(
     vector, tau(K) is first bracketed on a shared geometric grid of latencies (feasible at a
     grid tau iff sum_i B_i(K_i, tau) <= W, with exact B), giving for every vector an upper
     bound F(K) / tau_lower and a lower bound F(K) / tau_upper on its STE. Vectors whose upper
-    bound is below the best lower bound cannot be optimal; the others get an exact bisection
-    (60 steps, exact bandwidth inverse). ``iterations`` is the number of vectors timed exactly.
+    bound is below the best lower bound cannot be optimal; the others are timed exactly
+    (regula falsi to 1e-13, exact bandwidth inverse). ``iterations`` is the number of
+    vectors timed exactly.
 
     Raises:
         ValueError: if (K_max - min_tokens + 1) ** n exceeds ``max_vectors``.

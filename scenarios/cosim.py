@@ -228,7 +228,7 @@ class CoSimulation:
         rate, _ = ofdma.uplink_rate_bps(np.full(n, share), np.asarray(state.max_power_w),
                                         np.asarray(state.gain_lin), state.noise_psd_w_per_hz,
                                         self.world.config.ofdma.max_spectral_efficiency)
-        bits = steps * self.uplink(self.k_max) if self.spec.allocation else self.adapter_bits
+        bits = steps * self.uplink(self.k_max) if self.learner.config.split else self.adapter_bits
         return compute + bits / np.maximum(rate, 1e-9)
 
     def _allocate(self, idx: np.ndarray, state):
@@ -258,11 +258,15 @@ class CoSimulation:
         per_tok_e = kappa * steps * self.device.per_token * cycles_per_flop * cpu**2
 
         if self.spec.allocation is None:
-            # fed-lora / local-lora: no activations; the only upload is the adapters.
+            # fed-lora / local-lora: no activations, the only upload is the adapters, over an
+            # equal share of the band. split-lora: devices take turns, each with the whole band
+            # at full power; nothing to optimise, and a device late in the order simply misses
+            # the deadline.
             tokens = np.full(m, k_max, dtype=int)
-            bandwidth = np.full(m, state.total_bandwidth_hz / m if self.spec.communicates else 0.0)
-            power = p_max.copy() if self.spec.communicates else np.zeros(m)
-            return tokens, bandwidth, power, status, math.nan
+            if not self.spec.communicates:
+                return tokens, np.zeros(m), np.zeros(m), status, math.nan
+            share = state.total_bandwidth_hz / (1 if self.spec.schedule == "sequential" else m)
+            return tokens, np.full(m, share), p_max.copy(), status, math.nan
 
         extra = self.uplink.base / self.uplink.per_token
         retention = np.asarray(self.learner.retention(idx.tolist()), dtype=float)
@@ -292,9 +296,6 @@ class CoSimulation:
         tokens = np.asarray(alloc.tokens, dtype=int)
         bandwidth = np.asarray(alloc.bandwidth_hz, dtype=float)
         power = np.asarray(alloc.power_w, dtype=float)
-        if self.spec.schedule == "sequential":
-            # Devices take turns: each has the whole band while it transmits.
-            bandwidth = np.where(status == "ok", state.total_bandwidth_hz, bandwidth)
         return tokens, bandwidth, power, status, float(alloc.ste)
 
     def _downlink_rate_estimate(self, state, idx: np.ndarray) -> np.ndarray:
@@ -311,7 +312,7 @@ class CoSimulation:
         phases: list = []
         cost = report.cost
         for step in range(report.steps):
-            if self.spec.allocation is None:
+            if not self.learner.config.split:
                 phases.append(Compute("device_forward", cost.device_forward_flops, where="device", step=step))
                 if cost.device_backward_flops:
                     phases.append(Compute("device_backward", cost.device_backward_flops, where="device", step=step))

@@ -10,15 +10,15 @@ policy             learner         allocation        tokens       schedule
 st-sflora          st-sflora       st-sflora         semantic     parallel
 st-sflora-full     sflora          full-tokens       all          parallel
 sflora             sflora          equal (ratio 1)   all          parallel
-split-lora         split-lora      equal (ratio 1)   all          sequential
+split-lora         split-lora      none: whole band  all          sequential
 fed-lora           fed-lora        none: equal band  (none)       parallel
 local-lora         local-lora      none: no radio    (none)       parallel
 random-tokens      st-sflora       random-tokens     random       parallel
 equal              st-sflora       equal (keep_ratio) semantic    parallel
 =================  ==============  ================  ===========  ==========
 
-``split-lora`` is vanilla split learning: devices take turns with the whole band, which is why
-its rounds are long. ``fed-lora`` uploads only LoRA adapters at the end of the round, over an
+``split-lora`` is vanilla split learning: devices take turns, each with the whole band at full
+power and nothing optimised, which is why its rounds are long and late devices miss deadlines. ``fed-lora`` uploads only LoRA adapters at the end of the round, over an
 equal share of the band at full power; ``local-lora`` never communicates.
 """
 from __future__ import annotations
@@ -32,8 +32,8 @@ class PolicySpec:
 
     Attributes:
         learner_variant: name of the :class:`learning.federated.LearnerConfig` variant.
-        allocation: :func:`netsim.allocation.solve` policy, or ``None`` when no per-step
-            activations are uploaded (fed-lora, local-lora).
+        allocation: :func:`netsim.allocation.solve` policy, or ``None`` when nothing is
+            optimised (split-lora, fed-lora, local-lora).
         token_policy: which tokens a device keeps (``semantic``, ``random``, ``all``).
         schedule: ``parallel`` (OFDMA, all at once) or ``sequential`` (devices take turns).
         all_tokens: the token budget is always every patch token.
@@ -52,7 +52,7 @@ POLICIES: dict[str, PolicySpec] = {
     "st-sflora": PolicySpec("st-sflora", "st-sflora", "semantic"),
     "st-sflora-full": PolicySpec("sflora", "full-tokens", "all", all_tokens=True),
     "sflora": PolicySpec("sflora", "equal", "all", all_tokens=True),
-    "split-lora": PolicySpec("split-lora", "equal", "all", schedule="sequential", all_tokens=True),
+    "split-lora": PolicySpec("split-lora", None, "all", schedule="sequential", all_tokens=True),
     "fed-lora": PolicySpec("fed-lora", None, "all", all_tokens=True),
     "local-lora": PolicySpec("local-lora", None, "all", all_tokens=True, communicates=False),
     "random-tokens": PolicySpec("st-sflora", "random-tokens", "random"),

@@ -278,7 +278,7 @@ class CoSimulation:
             energy_budget_j=budget,
             deadline_s=deadline,
             bits_per_token=np.full(m, steps * self.uplink.per_token),
-            extra_tokens=int(math.ceil(extra - 1e-9)),
+            extra_tokens=float(extra),
             compute_time_s=base_t,
             compute_energy_j=base_e,
             compute_time_per_token_s=per_tok_t,

@@ -26,6 +26,7 @@ from scenarios import rundir
 from scenarios.overrides import ConfigError, apply_overrides, to_dict
 from scenarios.registry import Scenario, load
 
+NOT_RESULT_KEYS = ("cache_dir",)
 PACKAGES = ("sflsim", "numpy", "scipy", "simpy", "torch", "timm", "peft", "pandas", "pyarrow")
 
 EVENT_COLUMNS = {
@@ -124,10 +125,13 @@ def prepare(scenario: Scenario, cfg: Any, out_dir: str | os.PathLike | None, res
     if existing.exists():
         if not resume:
             raise ConfigError(f"--out {out} holds a run already; pass --resume to continue it or choose another --out")
-        stored = json.loads(existing.read_text())
-        now = config_record(scenario, cfg, sweep)
-        if stored.get("config") != now["config"]:
-            diff = _first_difference(stored.get("config", {}), now["config"])
+        stored = json.loads(existing.read_text()).get("config", {})
+        now = config_record(scenario, cfg, sweep)["config"]
+        # Where the backbone cache lives does not change results (it is keyed by content).
+        stored = {k: v for k, v in stored.items() if k not in NOT_RESULT_KEYS}
+        now = {k: v for k, v in now.items() if k not in NOT_RESULT_KEYS}
+        if stored != now:
+            diff = _first_difference(stored, now)
             raise ConfigError(f"--resume: {out} was run with a different config ({diff})")
     elif out.exists() and any(out.iterdir()) and not resume:
         raise ConfigError(f"--out {out} is not empty and is not a run directory")

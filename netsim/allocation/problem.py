@@ -58,7 +58,8 @@ class AllocationProblem:
             non-decreasing in K with f_i(0) = 0.
         compute_time_s: ``[N]`` (or scalar) device compute time for the round, s, >= 0.
         compute_energy_j: ``[N]`` (or scalar) device compute energy for the round, J, >= 0.
-        extra_tokens: tokens always sent besides the K kept ones (CLS + fused token), >= 0.
+        extra_tokens: token-equivalents always sent besides the K kept ones (CLS + fused
+            token, plus labels or quantiser side information expressed in tokens), real >= 0.
         min_tokens: smallest token budget K allowed, in [0, K_max].
         compute_time_per_token_s: ``[N]`` (or scalar) extra compute time per kept token, s.
         compute_energy_per_token_j: ``[N]`` (or scalar) extra compute energy per kept token, J.
@@ -77,7 +78,7 @@ class AllocationProblem:
     retention: np.ndarray
     compute_time_s: np.ndarray = field(default=0.0)
     compute_energy_j: np.ndarray = field(default=0.0)
-    extra_tokens: int = 2
+    extra_tokens: float = 2
     min_tokens: int = 1
     compute_time_per_token_s: np.ndarray = field(default=0.0)
     compute_energy_per_token_j: np.ndarray = field(default=0.0)
@@ -112,11 +113,14 @@ class AllocationProblem:
             else:
                 _check_all(name, arr, arr >= 0, ">= 0")
             set_(name, arr)
-        for name in ("extra_tokens", "min_tokens"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or int(v) != v or v < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
-            set_(name, int(v))
+        v = self.min_tokens
+        if isinstance(v, bool) or int(v) != v or v < 0:
+            raise ValueError(f"min_tokens must be an integer >= 0, got {v!r}")
+        set_("min_tokens", int(v))
+        v = self.extra_tokens
+        if isinstance(v, bool) or not np.isfinite(v) or v < 0:
+            raise ValueError(f"extra_tokens must be a finite number >= 0, got {v!r}")
+        set_("extra_tokens", int(v) if float(v).is_integer() else float(v))
         ret = np.array(self.retention, dtype=float)
         if ret.ndim != 2 or ret.shape[0] != n or ret.shape[1] < 2:
             raise ValueError(

@@ -85,7 +85,8 @@ def solve_all(problem, **kw):
         ("retention", np.zeros((3, 1))),
         ("min_tokens", 9),
         ("min_tokens", -1),
-        ("extra_tokens", 1.5),
+        ("extra_tokens", -0.5),
+        ("extra_tokens", np.nan),
     ],
 )
 def test_validation_rejects(field, value):

@@ -1,0 +1,96 @@
+"""Kill -9 at any moment, then --resume: the same files as a run that was never interrupted."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from scenarios import rundir
+from scenarios.cli import main
+
+from smallrun import small_args
+
+COMPARED = (rundir.EVENTS, rundir.ROUNDS, rundir.DECISIONS, rundir.CHANNEL, rundir.TOKEN_MAPS)
+
+
+def _cmd(fmnist_dir: Path, cache: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "scenarios.cli", "run", *small_args(fmnist_dir, cache, rounds=8),
+            "--threads", "1", "--quiet", "--out", str(out), *extra]
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, fmnist_dir) -> Path:
+    base = tmp_path_factory.mktemp("reference")
+    out = base / "run"
+    _run(_cmd(fmnist_dir, base / "cache", out), base)
+    return out
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.2, 0.45])
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, fmnist_dir, reference, delay_s):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(_cmd(fmnist_dir, tmp_path / "cache", out), cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # Wait for the first checkpoint (the run has started writing), then a little more so
+        # that the kill lands at different points: mid-round, mid-write, between rounds.
+        deadline = time.monotonic() + 300
+        while not (out / rundir.CHECKPOINT).exists():
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(delay_s)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    rounds_at_kill = len(pd.read_parquet(out / rundir.ROUNDS)) - 1
+    assert rounds_at_kill < 8, "killed too late to test anything"
+
+    _run(_cmd(fmnist_dir, tmp_path / "cache", out, "--resume"), tmp_path)
+    for name in COMPARED:
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+    assert not list(out.glob(".*.tmp"))
+    # config.json differs only in the cache folder, which is per test here.
+    ours, theirs = (json.loads((d / rundir.CONFIG).read_text()) for d in (out, reference))
+    ours["config"].pop("cache_dir"), theirs["config"].pop("cache_dir")
+    assert ours == theirs
+
+
+def test_resume_refuses_another_config(tmp_path, fmnist_dir, reference, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in (rundir.CONFIG, rundir.CHECKPOINT):
+        (copy / name).write_bytes((reference / name).read_bytes())
+    args = small_args(fmnist_dir, tmp_path / "cache", rounds=8, deadline_s=10.0)
+    assert main(["run", *args, "--out", str(copy), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "was run with a different config (deadline_s: stored 30.0, now 10.0)" in err
+
+
+def test_resume_of_a_finished_run_changes_nothing(tmp_path, fmnist_dir, reference):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in reference.iterdir():
+        if path.is_file():
+            (copy / path.name).write_bytes(path.read_bytes())
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+    assert main(["run", *small_args(fmnist_dir, tmp_path / "cache", rounds=8), "--threads", "1",
+                 "--quiet", "--out", str(copy), "--resume"]) == 0
+    after = {p.name: p.read_bytes() for p in copy.iterdir()}
+    assert before == after

@@ -186,10 +186,10 @@ def execute(prepared: Prepared, on_round: Callable[[dict, int], None] | None = N
         row = cosim.evaluate_start()
         if on_round:
             on_round(row, cfg.rounds)
-        _write_outputs(out, cosim)
+        write_outputs(out, cosim)
     while cosim.round < cfg.rounds:
         row = cosim.step()
-        _write_outputs(out, cosim)
+        write_outputs(out, cosim)
         if on_round:
             on_round(row, cfg.rounds)
     return RunResult(out_dir=out, rounds=frame(cosim.trace.rounds, ROUND_COLUMNS), resumed_from=resumed_from)
@@ -207,7 +207,8 @@ def frame(rows: list[dict], columns: Mapping[str, str]) -> pd.DataFrame:
     return df
 
 
-def _write_outputs(out: Path, cosim) -> None:
+def write_outputs(out: Path, cosim) -> None:
+    """Write the trace files and then the checkpoint of ``cosim`` into ``out`` (atomically)."""
     trace = cosim.trace
     rundir.write_parquet(out / rundir.EVENTS, frame(trace.events, EVENT_COLUMNS))
     rundir.write_parquet(out / rundir.ROUNDS, frame(trace.rounds, ROUND_COLUMNS))

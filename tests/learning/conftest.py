@@ -6,7 +6,7 @@ import torch
 from learning.data import ImageDataset
 from learning.split_vit import SplitViTConfig
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 
 
 def synthetic_set(n: int, num_classes: int = 4, size: int = 16, seed: int = 0) -> ImageDataset:

@@ -1,0 +1,184 @@
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from learning.data import iid_partition
+from learning.federated import DeviceReport, Learner, LearnerConfig, fedavg
+from learning.split_vit import SplitViT
+
+FAST = LearnerConfig(local_steps=2, batch_size=8, eval_samples=60, probe_samples=16, lr=3e-3)
+
+
+def make(tiny_model_config, tiny_train, tiny_test, seed=0, devices=4, **kw):
+    parts = iid_partition(len(tiny_train), devices, np.random.default_rng(0))
+    parts[1] = parts[1][:40]  # unequal sizes, so that weighting matters
+    return Learner(tiny_model_config, replace(FAST, **kw), tiny_train, tiny_test, parts, seed)
+
+
+def states_equal(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_fedavg_weighted_average():
+    a = {"w": torch.tensor([1.0, 2.0]), "b": torch.tensor([0.0])}
+    b = {"w": torch.tensor([3.0, 6.0]), "b": torch.tensor([4.0])}
+    out = fedavg([a, b], [1, 3])
+    torch.testing.assert_close(out["w"], torch.tensor([2.5, 5.0]))
+    torch.testing.assert_close(out["b"], torch.tensor([3.0]))
+    with pytest.raises(ValueError, match="weights"):
+        fedavg([a, b], [0, 0])
+
+
+def test_aggregate_averages_only_the_given_devices(tiny_model_config, tiny_train, tiny_test):
+    full = make(tiny_model_config, tiny_train, tiny_test)
+    full.train_round([0, 1, 2], 6)
+    pending = {d: s for d, (s, _) in full._pending.items()}
+    full.aggregate([0, 1])
+    sizes = [len(full.partitions[d]) for d in (0, 1)]
+    expected = {k: (sizes[0] * pending[0][k].double() + sizes[1] * pending[1][k].double()) / sum(sizes) for k in pending[0]}
+    for k, v in expected.items():
+        torch.testing.assert_close(full._global[k], v.float())
+    # device 2's training changed nothing: the same as never having trained it
+    only = make(tiny_model_config, tiny_train, tiny_test)
+    only.train_round([0, 1], 6)
+    only.aggregate([0, 1])
+    assert states_equal(full._global, only._global)
+
+
+def test_reports(tiny_model_config, tiny_train, tiny_test):
+    learner = make(tiny_model_config, tiny_train, tiny_test)
+    reports = learner.train_round([3, 1], [4, 16])
+    assert [r.device for r in reports] == [3, 1] and all(isinstance(r, DeviceReport) for r in reports)
+    assert reports[1].samples == 40 and reports[0].samples == len(learner.partitions[3])
+    assert [r.tokens for r in reports] == [4, 16] and all(r.steps == 2 and np.isfinite(r.loss) for r in reports)
+    assert reports[0].cost == learner.step_cost(4)
+    assert reports[0].cost.uplink_bits < reports[1].cost.uplink_bits
+    with pytest.raises(ValueError, match="untrained"):
+        learner.aggregate([0])
+
+
+@pytest.mark.parametrize("tokens, match", [(0, r"tokens must be in \[1, 16\], got 0"), (17, "got 17"),
+                                           ([4, 99], r"tokens\[1\] must be in \[1, 16\], got 99")])
+def test_bad_budget(tiny_model_config, tiny_train, tiny_test, tokens, match):
+    learner = make(tiny_model_config, tiny_train, tiny_test)
+    with pytest.raises(ValueError, match=match):
+        learner.train_round([0, 1], tokens)
+
+
+def test_bad_learner_input(tiny_model_config, tiny_train, tiny_test):
+    with pytest.raises(ValueError, match="variant.*'fedprox'"):
+        LearnerConfig(variant="fedprox")
+    with pytest.raises(ValueError, match="local_steps.*0"):
+        LearnerConfig(local_steps=0)
+    with pytest.raises(ValueError, match="num_classes"):
+        make(replace(tiny_model_config, num_classes=10), tiny_train, tiny_test)
+    with pytest.raises(ValueError, match="device"):
+        make(tiny_model_config, tiny_train, tiny_test).train_round([7], 4)
+
+
+def _run(learner, rounds, devices=(0, 1, 2, 3), tokens=(4, 8, 16, 2)):
+    for _ in range(rounds):
+        learner.train_round(devices, list(tokens))
+        learner.aggregate(devices)
+
+
+@pytest.mark.parametrize("variant", ["st-sflora", "split-lora", "local-lora"])
+def test_resume_is_bit_identical(tiny_model_config, tiny_train, tiny_test, variant):
+    cfg = replace(tiny_model_config, device_trainable=True, lora_dropout=0.1)
+    kw = dict(variant=variant, token_policy="random")
+    straight = make(cfg, tiny_train, tiny_test, **kw)
+    _run(straight, 3)
+    first = make(cfg, tiny_train, tiny_test, **kw)
+    _run(first, 1)
+    state = first.state_dict()
+    _run(first, 1)  # moves on; the saved state must not
+    resumed = make(cfg, tiny_train, tiny_test, **kw)
+    resumed.load_state_dict(state)
+    _run(resumed, 2)
+    assert states_equal(straight._global, resumed._global)
+    for d in straight._device_states:
+        assert states_equal(straight._device_states[d], resumed._device_states[d])
+    assert straight.evaluate() == resumed.evaluate()
+
+
+def test_probes_and_costs_do_not_touch_training_streams(tiny_model_config, tiny_train, tiny_test):
+    a = make(tiny_model_config, tiny_train, tiny_test, token_policy="random")
+    b = make(tiny_model_config, tiny_train, tiny_test, token_policy="random")
+    b.retention([0, 1, 2])
+    b.step_cost(3)
+    b.token_examples(0, 5, 2)
+    b.evaluate()
+    _run(a, 1)
+    _run(b, 1)
+    assert states_equal(a._global, b._global)
+
+
+def test_training_learns(tiny_model_config, tiny_train, tiny_test):
+    # as in a run: a backbone pretrained on a public split, a fresh head, federated rounds
+    from learning.pretrain import PretrainConfig, pretrain
+
+    public, private = tiny_train.subset(np.arange(200, 400)), tiny_train.subset(np.arange(200))
+    recipe = PretrainConfig(public_samples=200, epochs=30, batch_size=32, lr=2e-3, warmup_steps=10)
+    state, _ = pretrain(tiny_model_config, recipe, public)
+    state = {k: v for k, v in state.items() if not k.startswith("head.")}
+    parts = iid_partition(len(private), 4, np.random.default_rng(0))
+    learner = Learner(tiny_model_config, replace(FAST, local_steps=4, lr=1e-2), private, tiny_test, parts, 0, state)
+    acc0, loss0 = learner.evaluate()
+    _run(learner, 6, tokens=(8, 8, 8, 8))
+    acc, loss = learner.evaluate()
+    assert loss < loss0 - 0.2 and acc > acc0 + 0.2, (acc0, acc, loss0, loss)
+
+
+def test_retention_and_token_examples(tiny_model_config, tiny_train, tiny_test):
+    learner = make(tiny_model_config, tiny_train, tiny_test)
+    f = learner.retention([2, 0])
+    assert f.shape == (2, 17) and np.all(f[:, 0] == 0) and np.allclose(f[:, -1], 1) and np.all(np.diff(f, axis=1) >= 0)
+    ex = learner.token_examples(1, 5, 3)
+    assert ex["images"].shape == (3, 16, 16, 3) and ex["images"].dtype == np.uint8
+    assert ex["kept"].shape == (3, 4, 4) and ex["kept"].dtype == bool and ex["kept"].sum(axis=(1, 2)).tolist() == [5] * 3
+    assert ex["tokens"].tolist() == [5, 5, 5]
+
+
+@pytest.mark.parametrize("variant", ["sflora", "split-lora", "fed-lora", "local-lora"])
+def test_variants(tiny_model_config, tiny_train, tiny_test, variant):
+    learner = make(tiny_model_config, tiny_train, tiny_test, variant=variant)
+    reports = learner.train_round([0, 1], 4)
+    assert all(r.tokens == 16 for r in reports)  # only st-sflora drops tokens
+    learner.aggregate([0, 1])
+    acc, loss = learner.evaluate()
+    assert 0 <= acc <= 1 and np.isfinite(loss)
+    cost = learner.step_cost(4)
+    if variant in ("fed-lora", "local-lora"):
+        assert cost.uplink_bits == 0 and cost.server_flops == 0 and cost.device_backward_flops > 0
+        assert (cost.adapter_bits > 0) == (variant == "fed-lora")
+    else:
+        assert cost.uplink_bits > 0 and cost.server_flops > 0
+
+
+def test_split_lora_is_sequential(tiny_model_config, tiny_train, tiny_test):
+    learner = make(tiny_model_config, tiny_train, tiny_test, variant="split-lora")
+    learner.train_round([2, 0])
+    after_two = learner._pending[2][0]
+    learner.aggregate([2, 0])
+    assert states_equal(learner._global, learner._pending.get(0, (learner._global,))[0])
+    assert not states_equal(learner._global, after_two)
+
+
+def test_local_lora_evaluates_each_device_model(tiny_model_config, tiny_train, tiny_test):
+    learner = make(tiny_model_config, tiny_train, tiny_test, variant="local-lora")
+    learner.train_round([0], 4)
+    learner.aggregate([0])
+    per_device = [learner._evaluate_state(learner._model_of(d)) for d in range(4)]
+    acc, loss = learner.evaluate()
+    assert acc == pytest.approx(np.mean([a for a, _ in per_device])) and loss == pytest.approx(np.mean([l for _, l in per_device]))
+    assert per_device[0] != per_device[1] and per_device[1] == per_device[2]
+
+
+def test_frozen_device_sends_no_gradient_and_no_adapters(tiny_model_config, tiny_train, tiny_test):
+    learner = make(tiny_model_config, tiny_train, tiny_test)
+    cost = learner.step_cost(4)
+    assert cost.downlink_bits == 0 and cost.adapter_bits == 0 and cost.device_backward_flops == 0
+    trainable = make(replace(tiny_model_config, device_trainable=True), tiny_train, tiny_test).step_cost(4)
+    assert trainable.downlink_bits > 0 and trainable.adapter_bits > 0 and trainable.device_backward_flops > 0

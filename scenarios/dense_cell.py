@@ -1,27 +1,20 @@
-"""Dense cell: 100 devices in a 250 m UMa cell, 20 % sampled each round; shows the bandwidth split at scale.
+"""Dense cell: 100 devices in the static cell's 250 m UMa cell, 20 % sampled each round; shows the bandwidth split at scale.
 
 With 20 devices per round on 20 MHz each gets about 1 MHz: the allocation decides who gets more
 of the band, and how many tokens each can afford, under one common deadline.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
-from netsim.channel import ChannelConfig
-from netsim.mobility import StaticConfig
-from netsim.ofdma import OfdmaConfig
 from netsim.world import WorldConfig
+from scenarios import static_cell
 from scenarios.base import ScenarioConfig
 
 
 def _world() -> WorldConfig:
-    return WorldConfig(
-        num_devices=100,
-        cell_radius_m=250.0,
-        ofdma=OfdmaConfig(channel_bandwidth_hz=20e6, subcarrier_spacing_hz=30e3),
-        channel=ChannelConfig(pathloss_model="3gpp-uma-nlos", carrier_frequency_hz=3.5e9, fading="rayleigh"),
-        mobility=StaticConfig(inner_radius_m=35.0),
-    )
+    return dataclasses.replace(static_cell.Config().world, num_devices=100)
 
 
 @dataclass(frozen=True)

@@ -2,4 +2,15 @@
 
 Never imports simpy or :mod:`netsim`; exposes numbers (FLOPs, bits, retention curves,
 accuracy) and takes decisions (token budgets) as plain values.
+
+Modules, one concept each:
+
+* :mod:`learning.data` -- data sets held as uint8, Dirichlet and IID partitions.
+* :mod:`learning.split_vit` -- the timm ViT cut into device and server parts, with peft LoRA.
+* :mod:`learning.tokens` -- [CLS]-attention importance, selection policies, fusion, retention.
+* :mod:`learning.quantize` -- per-token min-max quantisation and the payloads' bits.
+* :mod:`learning.split_step` -- one training step, split at the cut or whole.
+* :mod:`learning.costs` -- FLOPs and bits of a step, measured on the real code path.
+* :mod:`learning.federated` -- the :class:`~learning.federated.Learner` and its variants.
+* :mod:`learning.pretrain` -- backbone weights: own pretraining (cached), timm, file.
 """

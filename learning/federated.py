@@ -65,7 +65,8 @@ class LearnerConfig:
         local_steps: split (or whole-model) steps per device per round.
         batch_size: samples per step (a device with fewer samples uses them all).
         optimizer: ``adamw`` or ``sgd`` (with ``momentum``).
-        lr: learning rate.
+        lr: learning rate (3e-3 with AdamW: of 1e-3, 3e-3, 1e-2 the one that learned the
+            fresh head fastest in the default run).
         weight_decay: decoupled weight decay (AdamW) or L2 (SGD).
         momentum: SGD momentum.
         token_policy: which tokens are sent, one of :data:`learning.tokens.POLICIES`.
@@ -73,7 +74,9 @@ class LearnerConfig:
         fuse: fuse the dropped tokens into one extra token (EViT).
         uplink_bits: bits per activation value on the uplink, ``None`` for float32.
         downlink_bits: bits per gradient value on the downlink, ``None`` for float32.
-        eval_samples: test samples used by :meth:`Learner.evaluate` (a fixed random subset).
+        eval_samples: test samples used by :meth:`Learner.evaluate` (a fixed random subset;
+            1000 gives a standard error of at most 1.6 points and takes ~3 s on 2 cores for
+            the default model, so a run can evaluate every round).
         eval_batch_size: samples per evaluation forward.
         eval_tokens: token budget at evaluation (``None``: all tokens, unsplit forward).
         probe_samples: samples per device in the fixed probe batch of retention curves.
@@ -83,7 +86,7 @@ class LearnerConfig:
     local_steps: int = 5
     batch_size: int = 32
     optimizer: str = "adamw"
-    lr: float = 1e-3
+    lr: float = 3e-3
     weight_decay: float = 0.0
     momentum: float = 0.9
     token_policy: str = "semantic"
@@ -91,7 +94,7 @@ class LearnerConfig:
     fuse: bool = True
     uplink_bits: int | None = None
     downlink_bits: int | None = None
-    eval_samples: int = 2000
+    eval_samples: int = 1000
     eval_batch_size: int = 500
     eval_tokens: int | None = None
     probe_samples: int = 64
@@ -280,7 +283,9 @@ class Learner:
             return self.num_patches
         if isinstance(k, bool) or int(k) != k or not 1 <= int(k) <= self.num_patches:
             raise ValueError(f"{field} must be in [1, {self.num_patches}], got {k!r}")
-        return int(k) if self.config.variant == "st-sflora" else self.num_patches
+        if self.config.variant != "st-sflora" or self.config.token_policy == "all":
+            return self.num_patches
+        return int(k)
 
     def _budgets(self, devices: Sequence[int], tokens: int | Sequence[int] | None) -> list[int]:
         if tokens is None or np.ndim(tokens) == 0:

@@ -68,7 +68,7 @@ class PretrainConfig:
 
     source: str = "own"
     checkpoint: str | None = None
-    public_samples: int = 10000
+    public_samples: int = 12000
     epochs: float = 1.0
     batch_size: int = 64
     lr: float = 1e-3

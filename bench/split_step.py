@@ -9,9 +9,11 @@ Each configuration is timed over ``--steps`` optimiser steps after 2 warm-up ste
 configurations are interleaved over ``--repeats`` rounds and the median is reported (the
 machine is shared, so single timings are noisy).
 
-Peak memory is the growth of the process's peak resident set size (``ru_maxrss``) during
-one step, measured in a fresh subprocess per case, plus the bytes of the weights that case
-holds: the device part running its forward (no autograd) vs the whole model training.
+Peak memory is the weights a side holds plus the peak of live tensor bytes created during
+one step (tracked op by op with a TorchDispatchMode and weak references to the output
+storages): the device part running its forward (no autograd, ST-SFLora) vs the whole model
+running a training step (what fed-lora asks of a device). The process RSS is no use here:
+its peak is set by imports and model construction long before a step.
 
 Targets (issue 3): split at 100 % >= 0.97x unsplit; split at 25 % >= 2.5x unsplit at depth 12.
 The last line printed is a JSON object with every figure.
@@ -20,14 +22,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
+from torch.multiprocessing.reductions import StorageWeakRef
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -80,39 +83,57 @@ def throughput(depth: int, steps: int, repeats: int) -> dict:
     return out
 
 
-def _memory_case(case: str, depth: int) -> None:
-    """Run in a subprocess: print the peak-RSS growth of one step and the weight bytes."""
-    torch.set_num_threads(2)
+class PeakTensorMemory(TorchDispatchMode):
+    """Peak bytes of the tensors created while active (activations, gradients, temporaries).
+
+    Every op's output storages are recorded with a weak reference; after each op the freed
+    ones are dropped and the live total is compared with the peak. Storages that existed
+    before (the weights) are not counted; they are added by the caller.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: dict[int, tuple[StorageWeakRef, int]] = {}
+        self.current = 0
+        self.peak = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for key in [k for k, (ref, _) in self.live.items() if ref.expired()]:
+            self.current -= self.live.pop(key)[1]
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and not isinstance(t, torch.nn.Parameter):
+                st = t.untyped_storage()
+                key = st.data_ptr()
+                if key and key not in self.live:
+                    self.live[key] = (StorageWeakRef(st), st.nbytes())
+                    self.current += st.nbytes()
+        self.peak = max(self.peak, self.current)
+        return out
+
+
+def memory(depth: int) -> dict:
+    """Peak memory of the device part's forward vs the whole model's training step, MB."""
     model = SplitViT(_config(depth), seed=0)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(BATCH, 3, 32, 32, generator=g)
     y = torch.randint(0, 10, (BATCH,), generator=g)
-    if case == "device":
-        del model.vit.blocks[model.cut :]  # the device holds only its part
-        params = sum(p.numel() * p.element_size() for n, p in model.named_parameters() if model.is_device_param(n))
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        with torch.no_grad():
-            model.device_forward(x)
-    else:
-        params = sum(p.numel() * p.element_size() for p in model.parameters())
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    device_weights = sum(p.numel() * p.element_size() for n, p in model.named_parameters() if model.is_device_param(n))
+    whole_weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    with torch.no_grad(), PeakTensorMemory() as dev:
+        model.device_forward(x)
+    with PeakTensorMemory() as whole:
         whole_step(model, x, y)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"weights_mb": params / 2**20, "step_peak_growth_mb": (peak - before) / 1024}))
-
-
-def memory(depth: int) -> dict:
-    out = {}
-    for case in ("device", "whole"):
-        proc = subprocess.run(
-            [sys.executable, __file__, "--memory-case", case, "--depth", str(depth)],
-            capture_output=True, text=True, check=True,
-        )
-        m = json.loads(proc.stdout.strip().splitlines()[-1])
-        out[f"{case}_weights_mb"] = round(m["weights_mb"], 2)
-        out[f"{case}_step_peak_growth_mb"] = round(m["step_peak_growth_mb"], 1)
-        out[f"{case}_total_mb"] = round(m["weights_mb"] + m["step_peak_growth_mb"], 1)
-    return out
+    model.zero_grad(set_to_none=True)
+    mb = 2**20
+    return {
+        "device_weights_mb": round(device_weights / mb, 2),
+        "device_peak_tensors_mb": round(dev.peak / mb, 1),
+        "device_total_mb": round((device_weights + dev.peak) / mb, 1),
+        "whole_weights_mb": round(whole_weights / mb, 2),
+        "whole_peak_tensors_mb": round(whole.peak / mb, 1),
+        "whole_total_mb": round((whole_weights + whole.peak) / mb, 1),
+    }
 
 
 def main() -> None:
@@ -120,15 +141,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--memory-case", choices=("device", "whole"))
-    parser.add_argument("--depth", type=int, default=6)
     args = parser.parse_args()
-    if args.memory_case:
-        _memory_case(args.memory_case, args.depth)
-        return
     torch.set_num_threads(args.threads)
     result = {"batch": BATCH, "threads": args.threads, "steps": args.steps, "repeats": args.repeats,
-              "memory_method": "peak RSS growth (ru_maxrss) during one step in a fresh process + weight bytes"}
+              "memory_method": "weights + peak live bytes of tensors created during the step (TorchDispatchMode + storage weak refs)"}
     for depth in (6, 12):
         t = throughput(depth, args.steps, args.repeats)
         m = memory(depth)

@@ -232,11 +232,14 @@ class SplitViT(nn.Module):
         return {k.replace(".base_layer", ""): v for k, v in self.vit.state_dict().items() if "lora_" not in k}
 
     # -- forward ---------------------------------------------------------------------------
-    def device_forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def device_forward(
+        self, images: torch.Tensor, need_attention: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Run the device part.
 
         Args:
             images: ``float [B, 3, H, W]``.
+            need_attention: compute the [CLS] attention row (skipped when every token is sent).
 
         Returns:
             ``(tokens [B, 1 + N, D], cls_attn [B, heads, 1 + N] or None)``: the activations at
@@ -253,6 +256,8 @@ class SplitViT(nn.Module):
         x = vit.blocks[: self.cut](x)
         attn = vit.blocks[self.cut - 1].attn
         qkv, self._qkv_out = self._qkv_out, None
+        if not need_attention:
+            return x, None
         return x, cls_attention(qkv, attn.num_heads, attn.head_dim, attn.scale, attn.q_norm, attn.k_norm)
 
     def server_forward(self, tokens: torch.Tensor) -> torch.Tensor:

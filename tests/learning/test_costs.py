@@ -61,9 +61,7 @@ def test_flops_positive_and_increasing_with_k(tiny_model_config):
     assert all(c.device_forward_flops > 0 and c.server_flops > 0 for c in costs)
     server = [c.server_flops for c in costs]
     assert server == sorted(server) and server[0] < server[-1]
-    # the device always runs every token; only below the full budget does it rank them
-    assert len({c.device_forward_flops for c in costs[:3]}) == 1
-    assert costs[3].device_forward_flops < costs[0].device_forward_flops
+    assert len({c.device_forward_flops for c in costs}) == 1  # the device always runs every token
     assert all(c.device_backward_flops == 0 and c.downlink_bits == 0 and c.adapter_bits == 0 for c in costs)
     assert all(p.grad is None for p in model.parameters())
 

@@ -16,7 +16,7 @@ Sources:
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import timm
 import torch
@@ -273,7 +273,3 @@ class SplitViT(nn.Module):
         self._qkv_out = None
         return out
 
-
-def config_dict(config: SplitViTConfig) -> dict:
-    """``config`` as a plain dict (for hashing and traces)."""
-    return asdict(config)

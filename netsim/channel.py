@@ -37,6 +37,9 @@ class ChannelConfig:
         fading: ``"rayleigh"``, ``"rician"`` or ``"none"``.
         rician_k_db: Rician K factor in dB (9 dB: mean K of UMa LOS, TR 38.901 Table 7.5-6).
         per_rb_fading: Independent fading per resource block (else flat over the band).
+        min_doppler_speed_mps: The fading's Doppler is that of at least this speed, for moving
+            scatterers around a still device (3 km/h: the pedestrian speed 3GPP uses for
+            low-mobility links, e.g. the EPA 5 Hz channel). 0 freezes a still device's fading.
     """
 
     pathloss_model: str = "3gpp-uma-nlos"
@@ -49,8 +52,11 @@ class ChannelConfig:
     fading: str = "rayleigh"
     rician_k_db: float = 9.0
     per_rb_fading: bool = False
+    min_doppler_speed_mps: float = 3.0 / 3.6
 
     def __post_init__(self) -> None:
+        if not (np.isfinite(self.min_doppler_speed_mps) and self.min_doppler_speed_mps >= 0):
+            raise ValueError(f"min_doppler_speed_mps must be a finite number >= 0, got {self.min_doppler_speed_mps!r}")
         if self.pathloss_model not in pathloss.MODELS:
             raise ValueError(f"pathloss_model must be one of {pathloss.MODELS}, got {self.pathloss_model!r}")
         if not self.carrier_frequency_hz > 0:
@@ -183,7 +189,10 @@ class Channel:
             rho, innovation_std_db = self._shadowing_coefficients(moved_m)
             self.shadowing_db = shadowing.ar1_step_db(self.shadowing_db, rho, innovation_std_db, rng_shadowing)
         if self._fading is not None:
-            self._fading.step_with(*self._fading_coefficients(speeds_mps, dt_s), rng_fading)
+            # Scatterers move even when the device does not: the Doppler never drops below that
+            # of ``min_doppler_speed_mps`` (else a static device would keep one fade forever).
+            doppler_speeds = np.maximum(speeds_mps, self.config.min_doppler_speed_mps)
+            self._fading.step_with(*self._fading_coefficients(doppler_speeds, dt_s), rng_fading)
         self._compute_gains(distance_2d_m)
 
     def state_dict(self) -> dict[str, np.ndarray]:

@@ -23,6 +23,7 @@ from learning.data import ImageDataset, dirichlet_partition, iid_partition, load
 from learning.federated import Learner, LearnerConfig
 from learning.pretrain import PretrainConfig, pretrained_backbone, split_public
 from learning.split_vit import SplitViTConfig
+from netsim.energy import DeviceConfig
 from netsim.world import World, WorldConfig
 from scenarios.cosim import CoSimulation
 from scenarios.policies import POLICIES, policy_spec
@@ -31,12 +32,48 @@ DATASET_CLASSES = {"fashion-mnist": 10, "cifar10": 10, "cifar100": 100}
 DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagefolder")
 PARTITIONS = ("dirichlet", "iid")
 
+# A phone's CPU cluster: 1-2.4 GHz, 16 FLOPs per cycle (4 cores x 4-wide FMA), 23 dBm.
+PHONE = DeviceConfig(cpu_hz_range=(1.0e9, 2.4e9), flops_per_cycle=16.0)
+# A vehicle's compute unit: faster and not battery-bound (a large battery, a larger budget).
+VEHICLE = DeviceConfig(cpu_hz_range=(2.0e9, 3.0e9), flops_per_cycle=32.0, energy_budget_j=100.0,
+                       battery_j_range=(1.0e6, 2.0e6))
+
 # Nested keys that follow a top-level key (see the module docstring).
 DERIVED_KEYS = {
     "world.num_devices": "devices",
     "learner.variant": "policy",
     "model.num_classes": "dataset",
 }
+
+
+@dataclass(frozen=True)
+class PlanningConfig:
+    """What the allocation policy is told about the channel when it plans a round.
+
+    The world times every transfer with the fading of each 10 ms block; the plan is made once,
+    at the round start. Planning with the instantaneous gain makes every device whose channel
+    happened to be good at that instant promise more than it can deliver, and the min-max
+    allocation packs every device right up to the deadline, so the margins matter.
+
+    Attributes:
+        channel: ``large-scale`` (path loss and shadowing; fading averaged out) or
+            ``instantaneous`` (the gain at the round start, fading included).
+        fading_margin_db: the planned gain is this much below ``channel``'s. Under Rayleigh
+            fading at high SNR, E[log2(1 + s|h|^2)] = log2(s) - 0.83 bit, about a 2.5 dB loss.
+        deadline_margin: the plan aims to finish within this fraction of the deadline.
+    """
+
+    channel: str = "large-scale"
+    fading_margin_db: float = 3.0
+    deadline_margin: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.channel not in ("large-scale", "instantaneous"):
+            raise ValueError(f"channel must be 'large-scale' or 'instantaneous', got {self.channel!r}")
+        if not (math.isfinite(self.fading_margin_db) and self.fading_margin_db >= 0):
+            raise ValueError(f"fading_margin_db must be a finite number >= 0, got {self.fading_margin_db!r}")
+        if not 0 < self.deadline_margin <= 1:
+            raise ValueError(f"deadline_margin must be in (0, 1], got {self.deadline_margin!r}")
 
 
 @dataclass(frozen=True)
@@ -61,6 +98,7 @@ class ScenarioConfig:
         dirichlet_alpha: concentration of the Dirichlet label split (smaller: more skew).
         min_samples_per_device: each device gets at least this many samples.
         cache_dir: pretrained backbone cache (default ``$SFLSIM_CACHE`` or ``~/.cache/sflsim``).
+        planning: what the allocation is told about the channel (margins).
         world: the cell, radio, mobility, devices and server.
         model: the ViT, its cut and its LoRA.
         learner: local training, token selection, quantisation, evaluation.
@@ -84,6 +122,7 @@ class ScenarioConfig:
     dirichlet_alpha: float = 0.5
     min_samples_per_device: int = 16
     cache_dir: Optional[str] = None
+    planning: PlanningConfig = field(default_factory=PlanningConfig)
     world: WorldConfig = field(default_factory=WorldConfig)
     model: SplitViTConfig = field(default_factory=SplitViTConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)

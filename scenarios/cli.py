@@ -19,6 +19,10 @@ import os
 import sys
 from typing import Sequence
 
+# OpenMP threads that spin while waiting make small torch ops ~100x slower as soon as another
+# process holds a core; passive waiting costs nothing measurable here. Must precede torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 EXIT_USAGE = 2
 
 

@@ -57,7 +57,8 @@ class LinearCost:
     def fit(cls, at_one: float, at_max: float, k_max: int) -> "LinearCost":
         if k_max <= 1:
             return cls(float(at_one), 0.0)
-        slope = (at_max - at_one) / (k_max - 1)
+        # Costs never fall with more tokens; a measured dip (noise in a FLOP count) is flattened.
+        slope = max(0.0, (at_max - at_one) / (k_max - 1))
         return cls(float(at_one - slope), float(slope))
 
     def __call__(self, k: np.ndarray | float) -> np.ndarray | float:
@@ -226,7 +227,7 @@ class CoSimulation:
             return compute
         share = state.total_bandwidth_hz / max(1, int(np.count_nonzero(state.in_cell)) or n)
         rate, _ = ofdma.uplink_rate_bps(np.full(n, share), np.asarray(state.max_power_w),
-                                        np.asarray(state.gain_lin), state.noise_psd_w_per_hz,
+                                        self.planning_gain(state), state.noise_psd_w_per_hz,
                                         self.world.config.ofdma.max_spectral_efficiency)
         bits = steps * self.uplink(self.k_max) if self.learner.config.split else self.adapter_bits
         return compute + bits / np.maximum(rate, 1e-9)
@@ -242,10 +243,11 @@ class CoSimulation:
         cpu = np.asarray(state.cpu_hz)[idx]
         fpc = np.asarray(state.flops_per_cycle)[idx]
         kappa = np.asarray(state.kappa)[idx]
-        gain = np.asarray(state.gain_lin)[idx]
+        gain = self.planning_gain(state)[idx]
         p_max = np.asarray(state.max_power_w)[idx]
         budget = np.minimum(np.asarray(state.energy_budget_j)[idx], np.asarray(state.battery_j)[idx])
-        deadline = np.minimum(self.config.deadline_s, np.asarray(state.time_left_s)[idx])
+        plan = self.config.planning
+        deadline = plan.deadline_margin * np.minimum(self.config.deadline_s, np.asarray(state.time_left_s)[idx])
         server_s = steps / state.server_flops_per_s
         cycles_per_flop = 1.0 / fpc
         # Downlink of the gradients, at the base station's rate over an equal share of the band.
@@ -297,6 +299,28 @@ class CoSimulation:
         bandwidth = np.asarray(alloc.bandwidth_hz, dtype=float)
         power = np.asarray(alloc.power_w, dtype=float)
         return tokens, bandwidth, power, status, float(alloc.ste)
+
+    def planning_gain(self, state) -> np.ndarray:
+        """The channel gain ``[N]`` the allocation plans with (see :class:`PlanningConfig`).
+
+        An upload of a second or more sees hundreds of fading blocks, so by default the plan
+        uses the large-scale gain (path loss and shadowing) less a fading margin rather than
+        the fading of the instant the round starts; and where the world caps the spectral
+        efficiency, the gain is clipped so that the SNR over an equal share of the band does not
+        exceed the cap's.
+        """
+        plan = self.config.planning
+        if plan.channel == "instantaneous":
+            gain = np.asarray(state.gain_lin, dtype=float)
+        else:
+            gain = 10.0 ** (-(np.asarray(state.pathloss_db) + np.asarray(state.shadowing_db)) / 10.0)
+        gain = gain * 10.0 ** (-plan.fading_margin_db / 10.0)
+        cap = self.world.config.ofdma.max_spectral_efficiency
+        if cap is not None:
+            share_hz = state.total_bandwidth_hz / max(1, int(np.count_nonzero(state.in_cell)))
+            snr_cap = 2.0**cap - 1.0
+            gain = np.minimum(gain, snr_cap * state.noise_psd_w_per_hz * share_hz / np.asarray(state.max_power_w))
+        return gain
 
     def _downlink_rate_estimate(self, state, idx: np.ndarray) -> np.ndarray:
         """Downlink rate over an equal share of the band (the base station's power follows it)."""

@@ -23,4 +23,5 @@ class Config(ScenarioConfig):
     devices: int = 100
     sample_fraction: float = 0.2
     train_samples_per_device: int = 300
+    deadline_s: float = 5.0
     world: WorldConfig = field(default_factory=_world)

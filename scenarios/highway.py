@@ -12,7 +12,7 @@ from netsim.channel import ChannelConfig
 from netsim.mobility import HighwayConfig
 from netsim.ofdma import OfdmaConfig
 from netsim.world import WorldConfig
-from scenarios.base import ScenarioConfig
+from scenarios.base import VEHICLE, ScenarioConfig
 
 
 def _world() -> WorldConfig:
@@ -24,6 +24,7 @@ def _world() -> WorldConfig:
         channel=ChannelConfig(pathloss_model="3gpp-umi-los", carrier_frequency_hz=5.9e9,
                               fading="rician", rician_k_db=9.0),
         mobility=HighwayConfig(lanes=4, offset_m=30.0, speed_range_kmh=(60.0, 130.0), start_in_cell=False),
+        device=VEHICLE,
     )
 
 
@@ -31,4 +32,5 @@ def _world() -> WorldConfig:
 class Config(ScenarioConfig):
     name: str = "highway"
     devices: int = 12
+    deadline_s: float = 3.0
     world: WorldConfig = field(default_factory=_world)

@@ -12,7 +12,7 @@ from netsim.channel import ChannelConfig
 from netsim.mobility import StaticConfig
 from netsim.ofdma import OfdmaConfig
 from netsim.world import WorldConfig
-from scenarios.base import ScenarioConfig
+from scenarios.base import PHONE, ScenarioConfig
 
 
 def _world() -> WorldConfig:
@@ -22,6 +22,7 @@ def _world() -> WorldConfig:
         ofdma=OfdmaConfig(channel_bandwidth_hz=20e6, subcarrier_spacing_hz=30e3),
         channel=ChannelConfig(pathloss_model="3gpp-uma-nlos", carrier_frequency_hz=3.5e9, fading="rayleigh"),
         mobility=StaticConfig(inner_radius_m=35.0),
+        device=PHONE,
     )
 
 
@@ -29,4 +30,5 @@ def _world() -> WorldConfig:
 class Config(ScenarioConfig):
     name: str = "static-cell"
     devices: int = 10
+    deadline_s: float = 4.0
     world: WorldConfig = field(default_factory=_world)

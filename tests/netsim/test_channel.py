@@ -53,3 +53,27 @@ def test_config_validates_against_the_model():
         ChannelConfig(ut_height_m=40.0)
     with pytest.raises(ValueError, match="decorrelation_m"):
         ChannelConfig(decorrelation_m=0.0)
+
+
+def test_still_devices_fade_at_the_minimum_doppler():
+    # 3 km/h at 3.5 GHz: f_D = 0.833 * 3.5e9 / c = 9.73 Hz; over 10 ms blocks the lag-1
+    # correlation is J0(2 pi 9.73 0.01) = 0.909, so after 1 s (100 blocks) the fading has
+    # decorrelated (rho^100 ~ 7e-5); with the floor at 0 it never changes.
+    d = np.full(2000, 120.0)
+    for floor, changes in ((3.0 / 3.6, True), (0.0, False)):
+        ch = make(ChannelConfig(fading="rayleigh", shadowing=False, min_doppler_speed_mps=floor), d, num_rb=1)
+        before = ch.gain_lin[:, 0].copy()
+        rngs = np.random.default_rng(5), np.random.default_rng(6)
+        for _ in range(100):
+            ch.update(d, np.zeros(len(d)), np.zeros(len(d)), 0.01, *rngs)
+        after = ch.gain_lin[:, 0]
+        corr = np.corrcoef(before, after)[0, 1]
+        if changes:
+            assert abs(corr) < 0.1  # 3 sigma of a null correlation over 2000 devices is 0.067
+        else:
+            assert np.array_equal(before, after)
+
+
+def test_min_doppler_is_validated():
+    with pytest.raises(ValueError, match="min_doppler_speed_mps"):
+        ChannelConfig(min_doppler_speed_mps=-1.0)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from scenarios import rundir
@@ -21,7 +22,7 @@ COMPARED = (rundir.EVENTS, rundir.ROUNDS, rundir.DECISIONS, rundir.CHANNEL, rund
 
 
 def _cmd(fmnist_dir: Path, cache: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "scenarios.cli", "run", *small_args(fmnist_dir, cache, rounds=8),
+    return [sys.executable, "-m", "scenarios.cli", "run", *small_args(fmnist_dir, cache, rounds=10),
             "--threads", "1", "--quiet", "--out", str(out), *extra]
 
 
@@ -38,20 +39,31 @@ def reference(tmp_path_factory, fmnist_dir) -> Path:
     return out
 
 
-@pytest.mark.parametrize("delay_s", [0.0, 0.2, 0.45])
-def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, fmnist_dir, reference, delay_s):
+def _rounds_written(out: Path) -> int:
+    try:
+        return pq.ParquetFile(out / rundir.ROUNDS).metadata.num_rows - 1
+    except (FileNotFoundError, OSError):
+        return -1
+
+
+# Kill points: after round r has been written, plus a fraction of a round's wall time, so the
+# kill lands between rounds, inside the training of a round, and inside the writes of a round.
+@pytest.mark.parametrize("after_round, fraction", [(0, 0.0), (2, 0.5), (4, 0.9)])
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, fmnist_dir, reference, after_round, fraction):
     out = tmp_path / "run"
     proc = subprocess.Popen(_cmd(fmnist_dir, tmp_path / "cache", out), cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        # Wait for the first checkpoint (the run has started writing), then a little more so
-        # that the kill lands at different points: mid-round, mid-write, between rounds.
         deadline = time.monotonic() + 300
-        while not (out / rundir.CHECKPOINT).exists():
+        marks = []
+        while _rounds_written(out) < after_round + 1:
             assert proc.poll() is None, "the run ended before it could be killed"
             assert time.monotonic() < deadline
-            time.sleep(0.02)
-        time.sleep(delay_s)
+            if _rounds_written(out) >= after_round and not marks:
+                marks.append(time.monotonic())
+            time.sleep(0.002)
+        round_s = time.monotonic() - marks[0] if marks else 0.0
+        time.sleep(fraction * round_s)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
     finally:
@@ -59,7 +71,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, fmnist_dir, ref
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
     rounds_at_kill = len(pd.read_parquet(out / rundir.ROUNDS)) - 1
-    assert rounds_at_kill < 8, "killed too late to test anything"
+    assert rounds_at_kill < 10, "killed too late to test anything"
 
     _run(_cmd(fmnist_dir, tmp_path / "cache", out, "--resume"), tmp_path)
     for name in COMPARED:
@@ -77,7 +89,7 @@ def test_resume_refuses_another_config(tmp_path, fmnist_dir, reference, monkeypa
     copy.mkdir()
     for name in (rundir.CONFIG, rundir.CHECKPOINT):
         (copy / name).write_bytes((reference / name).read_bytes())
-    args = small_args(fmnist_dir, tmp_path / "cache", rounds=8, deadline_s=10.0)
+    args = small_args(fmnist_dir, tmp_path / "cache", rounds=10, deadline_s=10.0)
     assert main(["run", *args, "--out", str(copy), "--resume"]) == 2
     err = capsys.readouterr().err
     assert "was run with a different config (deadline_s: stored 30.0, now 10.0)" in err
@@ -90,7 +102,7 @@ def test_resume_of_a_finished_run_changes_nothing(tmp_path, fmnist_dir, referenc
         if path.is_file():
             (copy / path.name).write_bytes(path.read_bytes())
     before = {p.name: p.read_bytes() for p in copy.iterdir()}
-    assert main(["run", *small_args(fmnist_dir, tmp_path / "cache", rounds=8), "--threads", "1",
+    assert main(["run", *small_args(fmnist_dir, tmp_path / "cache", rounds=10), "--threads", "1",
                  "--quiet", "--out", str(copy), "--resume"]) == 0
     after = {p.name: p.read_bytes() for p in copy.iterdir()}
     assert before == after

@@ -152,3 +152,21 @@ def test_list_and_show(capsys):
     shown = capsys.readouterr().out
     assert "devices = 5" in shown and "world.num_devices = 5" in shown
     assert "world.mobility.speed_range_kmh = (60.0, 130.0)" in shown
+
+
+@pytest.mark.parametrize("scenario", ["static-cell", "pedestrians", "highway", "dense-cell"])
+def test_every_scenario_runs_small(tmp_path, fmnist_dir, scenario):
+    devices = 12 if scenario == "dense-cell" else 4
+    out = run(tmp_path, fmnist_dir, scenario=scenario, rounds=2, devices=devices, deadline_s=3.0)
+    channel = pd.read_parquet(out / rundir.CHANNEL)
+    decisions = pd.read_parquet(out / rundir.DECISIONS)
+    assert channel["device"].nunique() == devices
+    if scenario in ("pedestrians", "highway"):
+        assert (channel["speed_mps"] > 0).all()
+    if scenario == "highway":
+        assert channel["speed_mps"].between(60 / 3.6, 130 / 3.6).all()
+    if scenario == "dense-cell":
+        # 20 % of the devices are sampled each round; the rest are recorded as not sampled.
+        per_round = decisions[decisions["status"] != "not-selected"].groupby("round").size()
+        assert (per_round == 3).all()
+        assert (decisions.loc[decisions["status"] == "not-selected", "reason"] == "not-sampled").all()

@@ -116,7 +116,26 @@ def uniform_in_annulus(
     return np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
 
 
-class StaticMobility:
+class _InsideDisc:
+    """Devices that stay in the cell disc for good: distances, in-cell mask, infinite dwell."""
+
+    positions_m: np.ndarray
+    _in_cell: np.ndarray
+
+    def distances_2d_m(self) -> np.ndarray:
+        """Horizontal distance to the base station in m, ``[N]``."""
+        return np.hypot(self.positions_m[:, 0], self.positions_m[:, 1])
+
+    def in_cell(self) -> np.ndarray:
+        """bool ``[N]``: always inside the cell disc."""
+        return self._in_cell
+
+    def time_left_s(self) -> np.ndarray:
+        """Time left in the cell (s), ``[N]``: infinite."""
+        return np.full(self.positions_m.shape[0], np.inf)
+
+
+class StaticMobility(_InsideDisc):
     """Devices that never move."""
 
     def __init__(self, config: StaticConfig, num_devices: int, cell_radius_m: float, rng: np.random.Generator):
@@ -132,18 +151,6 @@ class StaticMobility:
         """Advance by ``dt_s`` seconds; returns distance moved, zeros ``[N]``."""
         return self._moved_m
 
-    def distances_2d_m(self) -> np.ndarray:
-        """Horizontal distance to the base station in m, ``[N]``."""
-        return np.hypot(self.positions_m[:, 0], self.positions_m[:, 1])
-
-    def in_cell(self) -> np.ndarray:
-        """bool ``[N]``: inside the cell disc."""
-        return self._in_cell
-
-    def time_left_s(self) -> np.ndarray:
-        """Time left in the cell (s), ``[N]``: infinite."""
-        return np.full(self.positions_m.shape[0], np.inf)
-
     def state_dict(self) -> dict[str, np.ndarray]:
         return {"positions_m": self.positions_m.copy()}
 
@@ -151,7 +158,7 @@ class StaticMobility:
         self.positions_m = np.array(state["positions_m"], dtype=float)
 
 
-class RandomWaypointMobility:
+class RandomWaypointMobility(_InsideDisc):
     """Random waypoint inside the cell disc (devices never leave the cell)."""
 
     def __init__(
@@ -194,18 +201,6 @@ class RandomWaypointMobility:
             self.leg_speed_mps[arrived] = rng.uniform(*self.config.speed_range_mps, size=arrived.size)
         self.speeds_mps = np.where(self.pause_left_s > 0.0, 0.0, self.leg_speed_mps)
         return travel
-
-    def distances_2d_m(self) -> np.ndarray:
-        """Horizontal distance to the base station in m, ``[N]``."""
-        return np.hypot(self.positions_m[:, 0], self.positions_m[:, 1])
-
-    def in_cell(self) -> np.ndarray:
-        """bool ``[N]``: always inside the cell."""
-        return self._in_cell
-
-    def time_left_s(self) -> np.ndarray:
-        """Time left in the cell (s), ``[N]``: infinite (waypoints stay in the disc)."""
-        return np.full(self.positions_m.shape[0], np.inf)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {

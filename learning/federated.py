@@ -276,6 +276,7 @@ class Learner:
         self._pending: dict[int, tuple[dict[str, torch.Tensor], dict | None]] = {}
         self._order: list[int] = []
         self._cost_cache: dict[tuple[int, int], StepCost] = {}
+        self._retention_cache: dict[int, np.ndarray] = {}
 
     # -- budgets and costs -----------------------------------------------------------------
     def _budget(self, k: int | None, field: str = "tokens") -> int:
@@ -498,15 +499,23 @@ class Learner:
         devices = self._check_devices(devices)
         out = np.empty((len(devices), self.num_patches + 1))
         self.model.eval()
+        # A frozen device part never changes, and neither does the probe batch: its curve is
+        # computed once per device (cut and LoRA-everywhere variants train the device blocks).
+        frozen = self.config.split and not self.model_config.device_trainable
         for i, d in enumerate(devices):
             if self.model_config.cut == 0:
                 out[i] = np.arange(self.num_patches + 1) / self.num_patches
+                continue
+            if frozen and d in self._retention_cache:
+                out[i] = self._retention_cache[d]
                 continue
             self.model.load_trainable_state(self._model_of(d))
             x, _ = self.train_set.batch(self._probe[d])
             tokens, cls_attn = self.model.device_forward(x)
             imp = patch_importance(cls_attn, self.model.num_prefix_tokens)
             out[i] = retention_curve(imp, self.config.token_policy, self.config.ranking, tokens)
+            if frozen:
+                self._retention_cache[d] = out[i].copy()
         return out
 
     @torch.no_grad()

@@ -102,6 +102,7 @@ class CoSimulation:
         self.device = LinearCost.fit(one.device_forward_flops + one.device_backward_flops,
                                      full.device_forward_flops + full.device_backward_flops, k_max)
         self.adapter_bits = float(full.adapter_bits)
+        self._curves: dict[int, np.ndarray] = {}
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
@@ -272,6 +273,7 @@ class CoSimulation:
 
         extra = self.uplink.base / self.uplink.per_token
         retention = np.asarray(self.learner.retention(idx.tolist()), dtype=float)
+        self._curves = dict(zip(idx.tolist(), retention))
         problem = AllocationProblem(
             gain_lin=gain,
             noise_psd_w_per_hz=float(state.noise_psd_w_per_hz),
@@ -364,12 +366,8 @@ class CoSimulation:
     def _retention_sum(self, sched: np.ndarray, tokens: np.ndarray, kept: set) -> float:
         if not sched.size or self.spec.allocation is None:
             return 0.0
-        curves = np.asarray(self.learner.retention(sched.tolist()), dtype=float)
-        total = 0.0
-        for row, d, k in zip(curves, sched, tokens):
-            if int(d) in kept:
-                total += float(row[int(k)])
-        return total
+        # The curves the allocation planned with (this round's, before training).
+        return float(sum(self._curves[int(d)][int(k)] for d, k in zip(sched, tokens) if int(d) in kept))
 
     def _record_channel(self, r: int, state) -> None:
         snr = state.max_power_w * state.gain_lin / (state.noise_psd_w_per_hz * state.total_bandwidth_hz)

@@ -182,3 +182,21 @@ def test_frozen_device_sends_no_gradient_and_no_adapters(tiny_model_config, tiny
     assert cost.downlink_bits == 0 and cost.adapter_bits == 0 and cost.device_backward_flops == 0
     trainable = make(replace(tiny_model_config, device_trainable=True), tiny_train, tiny_test).step_cost(4)
     assert trainable.downlink_bits > 0 and trainable.adapter_bits > 0 and trainable.device_backward_flops > 0
+
+
+def test_retention_is_cached_only_while_the_device_part_is_frozen(tiny_model_config, tiny_train, tiny_test):
+    frozen = make(tiny_model_config, tiny_train, tiny_test)
+    before = frozen.retention([0, 1])
+    frozen.train_round([0, 1], 4)
+    frozen.aggregate([0, 1])
+    # Same frozen device blocks, same probe batch: the cached curve equals a fresh computation.
+    fresh = make(tiny_model_config, tiny_train, tiny_test)
+    assert np.array_equal(frozen.retention([0, 1]), before)
+    assert np.array_equal(fresh.retention([0, 1]), before)
+
+    trainable = replace(tiny_model_config, device_trainable=True)
+    learner = make(trainable, tiny_train, tiny_test, lr=5e-2)
+    before = learner.retention([0])
+    learner.train_round([0], 4)
+    learner.aggregate([0])
+    assert not np.array_equal(learner.retention([0]), before)

@@ -11,7 +11,7 @@ One process, one scenario (static-cell, shortened), two ways:
 Each way runs ``--repeats`` times, alternating, and the fastest of each is kept. The overhead is
 ``(co-sim - bare) / co-sim``; target <= 2 %. Last line: a JSON object.
 
-    python bench/cosim_overhead.py [--rounds 5] [--repeats 2] [--threads N]
+    python bench/cosim_overhead.py [--rounds 10] [--repeats 2] [--threads N]
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from scenarios.runner import resolve, write_outputs
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args()

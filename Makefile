@@ -24,7 +24,8 @@ data:
 	  true; \
 	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "installing the default data set (Debian package dataset-fashion-mnist)"; \
-	  apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
+	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null) || \
+	    echo "note: apt-get could not install dataset-fashion-mnist; set SFLSIM_DATA to a folder with the *-ubyte.gz files"; \
 	else \
 	  echo "note: Fashion-MNIST not found. Install it with 'sudo apt-get install dataset-fashion-mnist'"; \
 	  echo "      or set SFLSIM_DATA to a folder holding the four *-ubyte.gz files."; \

@@ -101,7 +101,9 @@ class ScenarioConfig:
         planning: what the allocation is told about the channel (margins).
         world: the cell, radio, mobility, devices and server.
         model: the ViT, its cut and its LoRA.
-        learner: local training, token selection, quantisation, evaluation.
+        learner: local training, token selection, quantisation, evaluation. Scenarios train
+            with SGD (momentum 0.9, lr 0.02), fresh each round: on the default run it reached
+            0.585 after 8 rounds where AdamW (lr 3e-3) plateaued at 0.53.
         pretrain: where the backbone weights come from.
     """
 
@@ -125,7 +127,7 @@ class ScenarioConfig:
     planning: PlanningConfig = field(default_factory=PlanningConfig)
     world: WorldConfig = field(default_factory=WorldConfig)
     model: SplitViTConfig = field(default_factory=SplitViTConfig)
-    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    learner: LearnerConfig = field(default_factory=lambda: LearnerConfig(optimizer="sgd", lr=0.02))
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
     def __post_init__(self) -> None:

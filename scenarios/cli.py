@@ -119,7 +119,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "show":
         return _cmd_show(cfg)
     if args.command == "pretrain":
-        return _cmd_pretrain(scenario, cfg)
+        return _cmd_pretrain(cfg)
     if args.command == "run":
         return _cmd_run(scenario, cfg, args)
     if args.command == "sweep":
@@ -158,7 +158,7 @@ def _cmd_show(cfg) -> int:
     return 0
 
 
-def _cmd_pretrain(scenario, cfg) -> int:
+def _cmd_pretrain(cfg) -> int:
     from scenarios.base import backbone
 
     backbone(cfg, status=lambda m: print(m, file=sys.stderr))

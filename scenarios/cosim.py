@@ -28,7 +28,7 @@ import numpy as np
 from netsim import ofdma
 from netsim.allocation import AllocationProblem, select_by_dwell, solve
 from netsim.world import Compute, DevicePlan, Transfer, World
-from learning.federated import Learner, StepCost
+from learning.federated import Learner
 from scenarios.policies import PolicySpec
 
 # Phases in the order a split step runs them.
@@ -74,8 +74,8 @@ class CoSimulation:
         spec: the policy's learner variant and allocation.
         world: the SimPy world, already built from ``config.world``.
         learner: the learner, already built.
-        seed_sequence: the run's root :class:`numpy.random.SeedSequence` children for
-            selection and allocation draws.
+        select_rng: generator of the client-sampling draws.
+        alloc_rng: generator of the allocation's draws (``random-tokens``).
     """
 
     def __init__(self, config: Any, spec: PolicySpec, world: World, learner: Learner,
@@ -143,10 +143,13 @@ class CoSimulation:
 
         # -- 2. selection
         reasons = np.full(n, "", dtype=object)
-        candidates = np.asarray(state.in_cell, dtype=bool) & (np.asarray(state.battery_j) > 0)
-        reasons[~np.asarray(state.in_cell, dtype=bool)] = "out-of-cell"
-        reasons[np.asarray(state.in_cell, dtype=bool) & (np.asarray(state.battery_j) <= 0)] = "battery"
-        estimate_s = self._estimated_round_s(state)
+        in_cell = np.asarray(state.in_cell, dtype=bool)
+        charged = np.asarray(state.battery_j) > 0
+        candidates = in_cell & charged
+        reasons[~in_cell] = "out-of-cell"
+        reasons[in_cell & ~charged] = "battery"
+        gain = self.planning_gain(state)
+        estimate_s = self._estimated_round_s(state, gain)
         dwell_ok, dwell_reason = select_by_dwell(np.asarray(state.time_left_s, dtype=float), estimate_s)
         dwell_ok = np.asarray(dwell_ok, dtype=bool)
         newly = candidates & ~dwell_ok
@@ -160,7 +163,7 @@ class CoSimulation:
             idx = picked
 
         # -- 3. allocation
-        tokens, bandwidth, power, status, ste_pred = self._allocate(idx, state)
+        tokens, bandwidth, power, status, ste_pred = self._allocate(idx, state, gain)
         ok = status == "ok"
         reasons[idx[~ok]] = status[~ok]
         sched = idx[ok]
@@ -193,7 +196,7 @@ class CoSimulation:
         latency_s = float(max(finished_lat)) if finished_lat else 0.0
         kept_set = set(kept)
         retention = self._retention_sum(sched, sched_tokens, kept_set)
-        rows = [e for e in result.rows if e["round"] == r]
+        rows = result.rows
         row = _round_row(r, self.world.now_s, accuracy, loss)
         row.update(
             train_loss=float(np.mean([rep.loss for rep in reports])) if reports else math.nan,
@@ -215,7 +218,7 @@ class CoSimulation:
     def _steps(self) -> int:
         return int(self.learner.config.local_steps)
 
-    def _estimated_round_s(self, state) -> np.ndarray:
+    def _estimated_round_s(self, state, gain: np.ndarray) -> np.ndarray:
         """A device's round time at full tokens, full power and an equal share of the band.
 
         Used only to decide whether it can finish before leaving the cell.
@@ -228,12 +231,12 @@ class CoSimulation:
             return compute
         share = state.total_bandwidth_hz / max(1, int(np.count_nonzero(state.in_cell)) or n)
         rate, _ = ofdma.uplink_rate_bps(np.full(n, share), np.asarray(state.max_power_w),
-                                        self.planning_gain(state), state.noise_psd_w_per_hz,
+                                        gain, state.noise_psd_w_per_hz,
                                         self.world.config.ofdma.max_spectral_efficiency)
         bits = steps * self.uplink(self.k_max) if self.learner.config.split else self.adapter_bits
         return compute + bits / np.maximum(rate, 1e-9)
 
-    def _allocate(self, idx: np.ndarray, state):
+    def _allocate(self, idx: np.ndarray, state, planning_gain: np.ndarray):
         m = idx.size
         k_max = self.k_max
         status = np.full(m, "ok", dtype=object)
@@ -244,7 +247,7 @@ class CoSimulation:
         cpu = np.asarray(state.cpu_hz)[idx]
         fpc = np.asarray(state.flops_per_cycle)[idx]
         kappa = np.asarray(state.kappa)[idx]
-        gain = self.planning_gain(state)[idx]
+        gain = planning_gain[idx]
         p_max = np.asarray(state.max_power_w)[idx]
         budget = np.minimum(np.asarray(state.energy_budget_j)[idx], np.asarray(state.battery_j)[idx])
         plan = self.config.planning
@@ -360,8 +363,7 @@ class CoSimulation:
         """Whether device-side adapters travel to the server for FedAvg at the end of a round."""
         if self.spec.learner_variant == "fed-lora":
             return True
-        return bool(getattr(self.learner.model_config, "device_trainable", False)) and \
-            self.spec.learner_variant in ("st-sflora", "sflora")
+        return self.learner.model_config.device_trainable and self.spec.learner_variant in ("st-sflora", "sflora")
 
     def _retention_sum(self, sched: np.ndarray, tokens: np.ndarray, kept: set) -> float:
         if not sched.size or self.spec.allocation is None:
@@ -392,8 +394,9 @@ class CoSimulation:
                 "aggregated": bool(o is not None and o.finished and not o.reason),
                 "reason": str(reasons[d]),
             })
+        considered = set(idx.tolist())
         for d in np.flatnonzero(reasons != ""):
-            if d in set(idx.tolist()):
+            if d in considered:
                 continue
             self.trace.decisions.append({
                 "round": r, "device": int(d), "status": "not-selected", "tokens": 0,

@@ -28,7 +28,6 @@ DECISIONS = "decisions.parquet"
 CHANNEL = "channel.parquet"
 TOKEN_MAPS = "token_maps.npz"
 CHECKPOINT = "checkpoint.pt"
-DONE = "DONE"
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

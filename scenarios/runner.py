@@ -8,7 +8,6 @@ run (the checkpoint holds the trace, the learner, the world and every RNG state)
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib.metadata
 import json
 import math
@@ -260,8 +259,3 @@ def run_scenario(scenario_ref: str | None, overrides: Mapping[str, Any] | None =
     out = summary(result.rounds)
     out["out_dir"] = str(result.out_dir)
     return out
-
-
-def replace_config(cfg: Any, **changes: Any) -> Any:
-    """``dataclasses.replace`` for the top level of a scenario config."""
-    return dataclasses.replace(cfg, **changes)

@@ -10,7 +10,6 @@ checkpoints.
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -21,9 +20,10 @@ import multiprocessing as mp
 
 import pandas as pd
 
+from analysis.tables import to_markdown
 from scenarios import rundir
 from scenarios.overrides import ConfigError, parse_assignments
-from scenarios.runner import prepare, resolve
+from scenarios.runner import prepare, resolve, summary
 
 SWEEP_TABLE = "sweep.parquet"
 
@@ -107,7 +107,7 @@ def run_sweep(scenario, base_cfg, sets: Mapping[str, str], file_values: Mapping[
     table["_order"] = [order[tuple((k, str(r[k])) for k in grid)] for r in results]
     table = table.sort_values("_order").drop(columns="_order").reset_index(drop=True)
     rundir.write_parquet(out / SWEEP_TABLE, table)
-    print(_markdown(table, list(grid)))
+    print(_markdown(table, list(grid)), end="")
     return 0
 
 
@@ -131,8 +131,6 @@ def _finished(run_dir: Path, rounds: int) -> bool:
 
 
 def _summary_of(run_dir: Path, point: Mapping[str, str]) -> dict:
-    from scenarios.runner import summary
-
     s = summary(pd.read_parquet(run_dir / rundir.ROUNDS))
     s["out_dir"] = str(run_dir)
     return {**point, **s}
@@ -140,18 +138,7 @@ def _summary_of(run_dir: Path, point: Mapping[str, str]) -> dict:
 
 def _markdown(table: pd.DataFrame, keys: list[str]) -> str:
     cols = keys + ["final_accuracy", "uplink_bits", "energy_j", "mean_latency_s", "dropped"]
-    cols = [c for c in cols if c in table.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, row in table.iterrows():
-        cells = []
-        for c in cols:
-            v = row[c]
-            if isinstance(v, float):
-                cells.append("nan" if math.isnan(v) else (f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"))
-            else:
-                cells.append(str(v))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return to_markdown(table[[c for c in cols if c in table.columns]])
 
 
 def load_sweep(out: str | os.PathLike) -> pd.DataFrame:

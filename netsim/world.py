@@ -40,6 +40,7 @@ from netsim import ofdma
 from netsim.channel import Channel, ChannelConfig
 from netsim.energy import DeviceArrays, DeviceConfig, ServerConfig, draw_devices
 from netsim.mobility import MobilityConfig, StaticConfig, make_mobility
+from netsim.reasons import Reason
 from netsim.units import lin_to_db
 
 PHASE_NAMES = (
@@ -51,7 +52,6 @@ PHASE_NAMES = (
     "adapter_uplink",
     "adapter_downlink",
 )
-REASONS = ("", "deadline", "left-cell", "energy", "battery")
 SCHEDULES = ("parallel", "sequential")
 _RNG_STREAMS = ("mobility", "shadowing", "fading", "devices")
 _Process = Generator[simpy.Event, Any, None]
@@ -130,7 +130,7 @@ class Outcome:
     finished: bool
     latency_s: float
     energy_j: float
-    reason: str
+    reason: Reason
 
 
 @dataclass
@@ -224,20 +224,20 @@ class _DeviceRound:
         self.energy_j = 0.0
         self.budget_j = budget_j
         self.battery_j = battery_j
-        self.reason = ""
+        self.reason = Reason.COMPLETED
         self.rows: list[dict] = []
         self.end_s = start_s
         # Cause of an interrupt that arrived just as a phase completed (the phase counts as
         # done, but the device must stop before the next one).
-        self.interrupted = ""
+        self.interrupted = Reason.COMPLETED
 
     def energy_limit(self) -> tuple[float, str]:
         """Energy the device may still spend (J), and the reason it would stop there."""
         budget_left = self.budget_j - self.energy_j
         battery_left = self.battery_j - self.energy_j
         if battery_left < budget_left:
-            return max(battery_left, 0.0), "battery"
-        return max(budget_left, 0.0), "energy"
+            return max(battery_left, 0.0), Reason.BATTERY
+        return max(budget_left, 0.0), Reason.ENERGY
 
     def record(
         self,
@@ -273,8 +273,8 @@ class _DeviceRound:
                 "flops": float(flops),
                 "tokens_kept": plan.tokens_kept,
                 "snr_db": snr_db,
-                "deadline_met": reason == "",
-                "reason": reason,
+                "deadline_met": reason == Reason.COMPLETED,
+                "reason": str(reason),
             }
         )
 
@@ -475,7 +475,7 @@ class World:
         for r in rounds:
             d.battery_j[r.plan.device] -= r.energy_j
             rows.extend(r.rows)
-            outcomes.append(Outcome(r.plan.device, r.reason == "", r.end_s - start_s, r.energy_j, r.reason))
+            outcomes.append(Outcome(r.plan.device, r.reason == Reason.COMPLETED, r.end_s - start_s, r.energy_j, r.reason))
         return RoundResult(rows, outcomes, float(start_s), float(env.now))
 
     def _check_plans(self, plans: list[DevicePlan], deadline_s: float, schedule: str) -> None:
@@ -513,20 +513,20 @@ class World:
         if env.now >= deadline_at:
             # Its turn never came before the deadline (sequential schedule).
             if r.plan.phases:
-                r.record(r.plan.phases[0], env.now, env.now, 0.0, 0.0, 0.0, 0.0, 0.0, math.nan, "deadline")
+                r.record(r.plan.phases[0], env.now, env.now, 0.0, 0.0, 0.0, 0.0, 0.0, math.nan, Reason.DEADLINE)
             return
         pipeline = env.process(self._pipeline(r))
         deadline = env.timeout(_delay_until(env.now, deadline_at))
         yield pipeline | deadline
         if not pipeline.triggered:
-            pipeline.interrupt("deadline")
+            pipeline.interrupt(Reason.DEADLINE)
             yield pipeline
 
     def _pipeline(self, r: _DeviceRound) -> _Process:
         plan = r.plan
         if plan.phases and self.devices.battery_j[plan.device] <= 0.0:
             now = self.env.now
-            r.record(plan.phases[0], now, now, 0.0, 0.0, 0.0, 0.0, 0.0, math.nan, "battery")
+            r.record(plan.phases[0], now, now, 0.0, 0.0, 0.0, 0.0, 0.0, math.nan, Reason.BATTERY)
             return
         for phase in plan.phases:
             if r.interrupted:
@@ -550,7 +550,7 @@ class World:
         speed_flops = float(d.cpu_hz[i] * d.flops_per_cycle[i])
         power_w = float(d.kappa[i] * d.cpu_hz[i] ** 3)
         duration = phase.flops / speed_flops
-        stop_reason = ""
+        stop_reason = Reason.COMPLETED
         limit_j, limit_reason = r.energy_limit()
         if power_w * duration > limit_j:
             duration, stop_reason = limit_j / power_w, limit_reason
@@ -562,7 +562,7 @@ class World:
             if env.now < end_planned:
                 stop_reason = interrupt.cause
         elapsed = env.now - start
-        flops = phase.flops if stop_reason == "" else float(elapsed * speed_flops)
+        flops = phase.flops if stop_reason == Reason.COMPLETED else float(elapsed * speed_flops)
         r.record(phase, start, env.now, 0.0, 0.0, 0.0, power_w * elapsed, flops, math.nan, stop_reason)
 
     def _server_compute(self, r: _DeviceRound, phase: Compute) -> _Process:
@@ -570,7 +570,7 @@ class World:
         start = env.now
         served_from = math.inf
         duration = phase.flops / self.config.server.flops_per_s
-        stop_reason = ""
+        stop_reason = Reason.COMPLETED
         with self.server.request() as request:
             try:
                 yield request
@@ -580,7 +580,7 @@ class World:
                 r.interrupted = interrupt.cause
                 if env.now < served_from + duration:
                     stop_reason = interrupt.cause
-        done = phase.flops if stop_reason == "" else max(env.now - served_from, 0.0) * self.config.server.flops_per_s
+        done = phase.flops if stop_reason == Reason.COMPLETED else max(env.now - served_from, 0.0) * self.config.server.flops_per_s
         r.record(phase, start, env.now, 0.0, 0.0, 0.0, 0.0, float(done), math.nan, stop_reason)
 
     def _transfer(self, r: _DeviceRound, phase: Transfer) -> _Process:
@@ -593,7 +593,7 @@ class World:
         remaining = float(phase.bits)
         sent = 0.0
         snr_time = 0.0  # integral of linear SNR over the phase (SNR x s)
-        stop_reason = ""
+        stop_reason = Reason.COMPLETED
         limit_j, limit_reason = r.energy_limit()
         energy_stop = start + limit_j / power_w if power_w > 0.0 else math.inf
         rates, snrs = (self._rate_ul, self._snr_ul) if uplink else (self._rate_dl, self._snr_dl)
@@ -602,7 +602,7 @@ class World:
         try:
             while remaining > 0.0:
                 if not self._in_cell[i]:
-                    stop_reason = "left-cell"
+                    stop_reason = Reason.LEFT_CELL
                     break
                 # The rate arrays are replaced at every channel update: read them afresh.
                 if uplink:

@@ -68,28 +68,18 @@ baseline whose fixed tokens a device cannot send is likewise reported per device
 returned number is NaN and every "ok" device has b_i > 0 and p_i > 0.
 """
 
+from netsim.reasons import Reason
+
 from .instances import random_problem, random_retention
 from .policies import POLICIES, solve
-from .problem import (
-    STATUS_CAPACITY,
-    STATUS_DEADLINE,
-    STATUS_ENERGY,
-    STATUS_LEFT_CELL,
-    STATUS_OK,
-    Allocation,
-    AllocationProblem,
-)
+from .problem import Allocation, AllocationProblem
 from .selection import select_by_dwell
 
 __all__ = [
     "Allocation",
     "AllocationProblem",
     "POLICIES",
-    "STATUS_CAPACITY",
-    "STATUS_DEADLINE",
-    "STATUS_ENERGY",
-    "STATUS_LEFT_CELL",
-    "STATUS_OK",
+    "Reason",
     "random_problem",
     "random_retention",
     "select_by_dwell",

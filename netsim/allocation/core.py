@@ -21,15 +21,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .problem import (
-    STATUS_CAPACITY,
-    STATUS_DEADLINE,
-    STATUS_ENERGY,
-    STATUS_LEFT_CELL,
-    STATUS_OK,
-    Allocation,
-    AllocationProblem,
-)
+from netsim.reasons import Reason
+
+from .problem import Allocation, AllocationProblem
 from .radio import bandwidth_for_time_hz, min_tx_time_alone_s, rate_bps, solve_snr
 
 
@@ -99,7 +93,7 @@ def prepare(problem: AllocationProblem, idx: np.ndarray) -> Prepared:
     )
     alone = comp_t + t_alone
     deadline = col(p.deadline_s)
-    reason = np.full(alone.shape, STATUS_OK, dtype=object)
+    reason = np.full(alone.shape, Reason.ALLOCATED, dtype=object)
     late = ~(alone <= deadline)
     # Late because of the energy budget if max power alone would have made it in time.
     t_power_ok = comp_t + payload / (
@@ -107,9 +101,9 @@ def prepare(problem: AllocationProblem, idx: np.ndarray) -> Prepared:
         * np.log2(1 + col(p.max_power_w) * col(p.gain_lin)
                   / (p.noise_psd_w_per_hz * p.total_bandwidth_hz))
     ) <= deadline
-    reason[late] = STATUS_DEADLINE
-    reason[late & (energy_limited | ~np.isfinite(t_alone)) & t_power_ok] = STATUS_ENERGY
-    reason[(tx_e <= 0) & (comp_t < deadline)] = STATUS_ENERGY
+    reason[late] = Reason.DEADLINE
+    reason[late & (energy_limited | ~np.isfinite(t_alone)) & t_power_ok] = Reason.ENERGY
+    reason[(tx_e <= 0) & (comp_t < deadline)] = Reason.ENERGY
     return Prepared(
         problem=p, idx=idx, ks=ks, gain=col(p.gain_lin), max_power_w=col(p.max_power_w),
         deadline_s=deadline, payload_bits=payload, compute_time_s=comp_t, tx_energy_j=tx_e,
@@ -322,7 +316,7 @@ def screen(
         ``(prep, status)``: :class:`Prepared` of the kept devices, ``[N]`` list of status.
     """
     n = problem.num_devices
-    status = [STATUS_OK] * n
+    status = [Reason.ALLOCATED] * n
     idx = np.arange(n)
     if selected is not None:
         selected = np.asarray(selected, dtype=bool)
@@ -330,12 +324,12 @@ def screen(
             raise ValueError(f"selected must have shape ({n},), got {selected.shape}")
         idx = np.flatnonzero(selected)
         for i in np.flatnonzero(~selected):
-            status[i] = STATUS_LEFT_CELL if reasons is None else reasons[i]
+            status[i] = Reason.LEFT_CELL if reasons is None else reasons[i]
     prep = prepare(problem, idx)
     reason0 = prep.alone_reason[:, 0]
-    for j in np.flatnonzero(reason0 != STATUS_OK):
+    for j in np.flatnonzero(reason0 != Reason.ALLOCATED):
         status[idx[j]] = reason0[j]
-    prep = prep.subset(reason0 == STATUS_OK)
+    prep = prep.subset(reason0 == Reason.ALLOCATED)
     if prep.n == 0:
         return prep, status
     k_min = np.zeros(prep.n, dtype=np.intp)
@@ -348,7 +342,7 @@ def screen(
             break
         drop[j] = True
         excess -= b_at_deadline[j]
-        status[prep.idx[j]] = STATUS_CAPACITY
+        status[prep.idx[j]] = Reason.CAPACITY
     if drop.any():
         prep = prep.subset(~drop)
     return prep, status

@@ -7,6 +7,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from netsim.reasons import Reason
+
 from .core import (
     Prepared,
     batch_round_latency_s,
@@ -15,14 +17,7 @@ from .core import (
     screen,
     vector_bandwidth_hz,
 )
-from .problem import (
-    STATUS_CAPACITY,
-    STATUS_DEADLINE,
-    STATUS_ENERGY,
-    STATUS_OK,
-    Allocation,
-    AllocationProblem,
-)
+from .problem import Allocation, AllocationProblem
 from .radio import _LN2, max_power_for_energy_w, rate_bps, solve_snr
 
 POLICIES = ("st-sflora", "full-tokens", "equal", "random-tokens", "fixed-ratio", "exhaustive")
@@ -41,16 +36,16 @@ def _drop_for_capacity(prep: Prepared, kidx: np.ndarray, status: list[str]) -> n
             break
         keep[j] = False
         excess -= b_at_deadline[j]
-        status[prep.idx[j]] = STATUS_CAPACITY
+        status[prep.idx[j]] = Reason.CAPACITY
     return keep
 
 
 def _allocate_tokens(policy, problem, prep, status, kidx, iterations, t0) -> Allocation:
     """Exact radio for a token vector, dropping devices it cannot serve (with the reason)."""
     reason = prep.alone_reason[np.arange(prep.n), kidx]
-    for j in np.flatnonzero(reason != STATUS_OK):
+    for j in np.flatnonzero(reason != Reason.ALLOCATED):
         status[prep.idx[j]] = reason[j]
-    keep = reason == STATUS_OK
+    keep = reason == Reason.ALLOCATED
     sub, kidx = prep.subset(keep), kidx[keep]
     if sub.n:
         keep = _drop_for_capacity(sub, kidx, status)
@@ -347,7 +342,7 @@ def equal_allocation(problem: AllocationProblem, prep: Prepared, status: list[st
     late = ~(latency <= prep.deadline_s[:, 0])
     energy_cut = pw < prep.max_power_w[:, 0]
     for j in np.flatnonzero(late | (pw <= 0)):
-        status[prep.idx[j]] = STATUS_ENERGY if (energy_cut[j] or pw[j] <= 0) else STATUS_DEADLINE
+        status[prep.idx[j]] = Reason.ENERGY if (energy_cut[j] or pw[j] <= 0) else Reason.DEADLINE
     keep = ~late & (pw > 0)
     return build_allocation("equal", problem, status, prep.idx[keep], prep.ks[kidx[keep]],
                             bw[keep], pw[keep], 0, time.perf_counter() - t0)

@@ -10,16 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Status of a device that received an allocation satisfying every constraint.
-STATUS_OK = "ok"
-#: Cannot meet its deadline (even alone with the whole band, at max power).
-STATUS_DEADLINE = "deadline"
-#: Cannot meet its energy budget within its deadline.
-STATUS_ENERGY = "energy"
-#: Feasible alone, but the band cannot serve it together with the others.
-STATUS_CAPACITY = "capacity"
-#: Leaves the cell before its round can finish (``select_by_dwell``).
-STATUS_LEFT_CELL = "left-cell"
+from netsim.reasons import Reason
+
 
 
 def _frozen_array(name: str, value, n: int | None, dtype=float) -> np.ndarray:
@@ -228,7 +220,7 @@ class Allocation:
     @property
     def ok(self) -> np.ndarray:
         """``[N]`` bool, devices that received an allocation."""
-        return np.array([s == STATUS_OK for s in self.status], dtype=bool)
+        return np.array([s == Reason.ALLOCATED for s in self.status], dtype=bool)
 
     @property
     def num_ok(self) -> int:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .problem import STATUS_LEFT_CELL, STATUS_OK
+from netsim.reasons import Reason
+
 
 
 def select_by_dwell(
@@ -51,5 +52,5 @@ def select_by_dwell(
         if in_cell.shape != (n,):
             raise ValueError(f"in_cell must have shape ({n},), got {in_cell.shape}")
         selected &= in_cell
-    reasons = tuple(STATUS_OK if s else STATUS_LEFT_CELL for s in selected)
+    reasons = tuple(Reason.ALLOCATED if s else Reason.LEFT_CELL for s in selected)
     return selected, reasons

@@ -173,10 +173,13 @@ def spectral_efficiency(snr: ArrayLike, max_spectral_efficiency: float | None = 
     return se
 
 
-def shannon_rate_bps(
+def capped_shannon_rate_bps(
     bandwidth_hz: ArrayLike, snr: ArrayLike, max_spectral_efficiency: float | None = None
 ) -> np.ndarray:
     """Shannon rate ``B log2(1 + SNR)``, optionally with capped spectral efficiency (bit/s).
+
+    The one definition of the link rate in netsim: the World's links, the per-block rates and
+    the allocation's forward model (:func:`netsim.allocation.radio.rate_bps`) all use it.
 
     Args:
         bandwidth_hz: Bandwidth in Hz, broadcastable.
@@ -217,7 +220,7 @@ def uplink_rate_bps(
         se = spectral_efficiency(snr, max_spectral_efficiency).mean(axis=1)
         return b * se, snr.mean(axis=1)
     snr = snr_lin(p, gain_lin, b, noise_psd)
-    return b * spectral_efficiency(snr, max_spectral_efficiency), snr
+    return capped_shannon_rate_bps(b, snr, max_spectral_efficiency), snr
 
 
 def downlink_rate_bps(

@@ -388,8 +388,8 @@ class World:
             gain = gain[:, 0]
             self._snr_ul = self._snr_per_gain_ul * gain
             self._snr_dl = self._snr_per_gain_dl * gain
-            self._rate_ul = ofdma.shannon_rate_bps(b, self._snr_ul, self._max_se)
-            self._rate_dl = ofdma.shannon_rate_bps(b, self._snr_dl, self._max_se)
+            self._rate_ul = ofdma.capped_shannon_rate_bps(b, self._snr_ul, self._max_se)
+            self._rate_dl = ofdma.capped_shannon_rate_bps(b, self._snr_dl, self._max_se)
             return
         self._rate_ul, self._snr_ul = ofdma.uplink_rate_bps(b, self._power_w, gain, self._noise_ul, self._max_se)
         self._rate_dl, self._snr_dl = ofdma.downlink_rate_bps(

@@ -96,10 +96,8 @@ def prepare(problem: AllocationProblem, idx: np.ndarray) -> Prepared:
     reason = np.full(alone.shape, Reason.ALLOCATED, dtype=object)
     late = ~(alone <= deadline)
     # Late because of the energy budget if max power alone would have made it in time.
-    t_power_ok = comp_t + payload / (
-        p.total_bandwidth_hz
-        * np.log2(1 + col(p.max_power_w) * col(p.gain_lin)
-                  / (p.noise_psd_w_per_hz * p.total_bandwidth_hz))
+    t_power_ok = comp_t + payload / rate_bps(
+        p.total_bandwidth_hz, col(p.max_power_w), col(p.gain_lin), p.noise_psd_w_per_hz
     ) <= deadline
     reason[late] = Reason.DEADLINE
     reason[late & (energy_limited | ~np.isfinite(t_alone)) & t_power_ok] = Reason.ENERGY

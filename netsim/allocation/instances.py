@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from netsim.pathloss import macro_128_1_db
+from netsim.units import THERMAL_NOISE_DBM_PER_HZ, db_to_lin, dbm_to_w
+
 from .problem import AllocationProblem
 
 
@@ -66,9 +69,9 @@ def random_problem(
         The :class:`AllocationProblem`.
     """
     r_m = np.sqrt(rng.uniform(min_distance_m**2, max_distance_m**2, n))
-    pathloss_db = 128.1 + 37.6 * np.log10(r_m / 1e3)
+    pathloss_db = macro_128_1_db(r_m)
     gain_db = -pathloss_db + shadowing_std_db * rng.standard_normal(n)
-    noise_psd_w_per_hz = 10 ** ((-174.0 + noise_figure_db - 30.0) / 10.0)
+    noise_psd_w_per_hz = float(dbm_to_w(THERMAL_NOISE_DBM_PER_HZ + noise_figure_db))
     comp_t = rng.uniform(*compute_time_s, n)
     comp_e = rng.uniform(*compute_energy_j, n)
     extra = {}
@@ -78,7 +81,7 @@ def random_problem(
             compute_energy_per_token_j=0.01 * comp_e / k_max * rng.uniform(0.5, 1.5, n),
         )
     return AllocationProblem(
-        gain_lin=10 ** (gain_db / 10.0),
+        gain_lin=db_to_lin(gain_db),
         noise_psd_w_per_hz=noise_psd_w_per_hz,
         total_bandwidth_hz=total_bandwidth_hz,
         max_power_w=np.full(n, max_power_w),

@@ -12,6 +12,8 @@ import numpy as np
 
 from netsim.reasons import Reason
 
+from . import radio
+
 
 
 def _frozen_array(name: str, value, n: int | None, dtype=float) -> np.ndarray:
@@ -168,9 +170,7 @@ class AllocationProblem:
             R_i = b_i log2(1 + p_i g_i / (N0 b_i)) (Shannon capacity of an AWGN channel).
         """
         tokens = np.asarray(tokens)
-        rate_bps = bandwidth_hz * np.log2(
-            1.0 + power_w * self.gain_lin / (self.noise_psd_w_per_hz * bandwidth_hz)
-        )
+        rate_bps = radio.rate_bps(bandwidth_hz, power_w, self.gain_lin, self.noise_psd_w_per_hz)
         tx_time_s = self.payload_bits(tokens) / rate_bps
         latency_s = self.compute_time_s + self.compute_time_per_token_s * tokens + tx_time_s
         energy_j = (

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from netsim.ofdma import capped_shannon_rate_bps
+
 _LN2 = float(np.log(2.0))
 
 
@@ -103,8 +105,13 @@ def solve_snr(c: np.ndarray, newton_steps: int = 3) -> np.ndarray:
 
 
 def rate_bps(bandwidth_hz: np.ndarray, power_w: np.ndarray, gain_lin, noise_psd_w_per_hz):
-    """Shannon rate R = b log2(1 + p g / (N0 b)), bit/s, elementwise (broadcasting)."""
-    return bandwidth_hz * np.log2(1.0 + power_w * gain_lin / (noise_psd_w_per_hz * bandwidth_hz))
+    """Shannon rate R = b log2(1 + p g / (N0 b)), bit/s, elementwise (broadcasting).
+
+    The uncapped :func:`netsim.ofdma.capped_shannon_rate_bps` written in the allocation's
+    variables (power and gain rather than the SNR); bandwidths must be > 0.
+    """
+    snr = power_w * gain_lin / (noise_psd_w_per_hz * bandwidth_hz)
+    return capped_shannon_rate_bps(bandwidth_hz, snr)
 
 
 def min_bandwidth_hz(

@@ -10,7 +10,7 @@ from netsim.ofdma import (
     noise_psd_w_per_hz,
     rb_counts_to_bandwidth_hz,
     rb_rates_bps,
-    shannon_rate_bps,
+    capped_shannon_rate_bps,
     shares_to_bandwidth_hz,
     snr_lin,
     spectral_efficiency,
@@ -26,8 +26,8 @@ def test_noise_golden():
 
 def test_shannon_golden():
     # 1 MHz at SNR 3 (4.77 dB): 1e6 * log2(4) = 2 Mbit/s; SNR 1e6 capped at 7.4063 bit/s/Hz
-    assert shannon_rate_bps(1e6, 3.0) == pytest.approx(2e6)
-    assert shannon_rate_bps(1e6, 1e6, 7.4063) == pytest.approx(7.4063e6)
+    assert capped_shannon_rate_bps(1e6, 3.0) == pytest.approx(2e6)
+    assert capped_shannon_rate_bps(1e6, 1e6, 7.4063) == pytest.approx(7.4063e6)
     assert spectral_efficiency(0.0) == 0.0
 
 

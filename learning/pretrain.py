@@ -12,21 +12,23 @@ each device's few classes), so round 0 would be the best the run ever gets; with
 the run measures what federated fine-tuning actually learns, and the pretraining head's
 accuracy is still reported as the central reference.
 
-The result is cached under ``cache_dir`` (default ``$SFLSIM_CACHE`` or ``~/.cache/sflsim``),
-keyed by a hash of the model geometry, this config, the public data and the library
-versions, and written atomically (temporary file + rename), so concurrent runs never read a
-half-written file. This cache is the only file :mod:`learning` writes.
+For ``own`` the result can be cached under ``cache_dir`` (default ``$SFLSIM_CACHE`` or
+``~/.cache/sflsim``), keyed by a hash of the model geometry, this config, the public data and
+the library versions. This module only reads the cache: it hands the bytes to write to the
+caller's ``save`` function (the runner writes them atomically), so :mod:`learning` writes no
+files. ``shipped`` loads the backbone committed with the package (:mod:`learning.recipes`).
 """
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import timm
@@ -36,8 +38,11 @@ import torch.nn.functional as F
 from learning.data import ImageDataset
 from learning.split_vit import SplitViTConfig, create_backbone
 
-SOURCES = ("own", "timm", "file", "random")
-_BACKBONE_FIELDS = ("model_name", "img_size", "patch_size", "depth", "embed_dim", "num_heads", "num_classes")
+SOURCES = ("own", "timm", "file", "random", "shipped")
+_BACKBONE_FIELDS = ("model_name", "img_size", "patch_size", "depth", "embed_dim", "num_heads", "num_classes", "stem")
+
+#: ``on_step(step, total_steps, loss)``, called after every optimiser step (progress bars).
+StepCallback = Callable[[int, int, float], None]
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,9 @@ class PretrainConfig:
 
     Attributes:
         source: ``own`` (central training on the public split), ``timm`` (timm's pretrained
-            weights from its cache or the network), ``file`` (``checkpoint``), ``random``.
+            weights from its cache or the network), ``file`` (``checkpoint``), ``random``,
+            ``shipped`` (the backbone committed with the package, hash-checked; its geometry
+            must match the model's, see :mod:`learning.recipes`).
         checkpoint: path of a state dict of the plain timm model (``source="file"``).
         public_samples: size of the public split (the last images of the training set).
         epochs: passes over the public split.
@@ -137,14 +144,20 @@ def pretrain(
     config: PretrainConfig,
     public: ImageDataset,
     test_set: ImageDataset | None = None,
+    on_step: StepCallback | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict]:
     """Train the whole backbone centrally on ``public`` (no caching; see :func:`pretrained_backbone`).
+
+    AdamW, linear warm-up then cosine decay to 0, plain cross-entropy, no augmentation; the
+    sample order comes from ``torch.Generator(seed)``, so with the same torch version and
+    thread count the weights are the same bit for bit.
 
     Args:
         model_config: geometry (cut and LoRA settings are irrelevant here).
         config: training settings.
         public: the public split.
         test_set: where to measure the backbone's accuracy (optional).
+        on_step: called after every step (progress display).
 
     Returns:
         ``(state, info)``: the plain timm state dict and ``{"seconds", "steps", "samples",
@@ -181,6 +194,8 @@ def pretrain(
         opt.step()
         sched.step()
         losses.append(float(loss.detach()))
+        if on_step is not None:
+            on_step(len(losses), total, losses[-1])
     seconds = time.perf_counter() - start
     acc = accuracy(model, test_set, config.eval_samples) if test_set is not None and config.eval_samples else None
     info = {
@@ -205,19 +220,11 @@ def cache_key(model_config: SplitViTConfig, config: PretrainConfig, public: Imag
     return h.hexdigest()[:20]
 
 
-def _save_atomic(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a cache is as readable as any file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def cache_bytes(state: dict[str, torch.Tensor], info: dict) -> bytes:
+    """The cache file's bytes: ``torch.save({"state", "info"})``, read back by :func:`pretrained_backbone`."""
+    sink = io.BytesIO()
+    torch.save({"state": state, "info": {k: v for k, v in info.items() if k not in ("cached", "path")}}, sink)
+    return sink.getvalue()
 
 
 def pretrained_backbone(
@@ -227,6 +234,8 @@ def pretrained_backbone(
     test_set: ImageDataset | None = None,
     cache_dir: str | os.PathLike | None = None,
     return_info: bool = False,
+    save: Callable[[Path, bytes], None] | None = None,
+    on_step: StepCallback | None = None,
 ) -> dict[str, torch.Tensor] | tuple[dict[str, torch.Tensor], dict]:
     """The backbone state dict for ``model_config``, from ``config.source``.
 
@@ -238,6 +247,9 @@ def pretrained_backbone(
         test_set: where ``own`` measures the backbone's accuracy (reported in the info).
         cache_dir: cache folder for ``own`` (default :func:`default_cache_dir`).
         return_info: also return ``{"source", "cached", "path", "seconds", "accuracy", ...}``.
+        save: ``save(path, data)`` stores a freshly pretrained ``own`` backbone in the cache
+            (the caller writes the file; ``None`` keeps it in memory only).
+        on_step: progress callback of a fresh ``own`` pretraining.
 
     Returns:
         The state dict, or ``(state, info)`` with ``return_info``.
@@ -256,6 +268,11 @@ def pretrained_backbone(
         state = torch.load(path, map_location="cpu", weights_only=True)
         state = state.get("state", state) if isinstance(state, dict) else state
         info["path"] = str(path)
+    elif config.source == "shipped":
+        from learning.recipes import load_shipped
+
+        state, meta = load_shipped(model_config)
+        info.update(path=meta["path"], sha256=meta["sha256"], recipe=meta["recipe"])
     elif config.source == "timm":
         try:
             model = timm.create_model(model_config.model_name, pretrained=True, **model_config.backbone_kwargs())
@@ -275,9 +292,31 @@ def pretrained_backbone(
             blob = torch.load(path, map_location="cpu", weights_only=True)
             state, info = blob["state"], {**blob["info"], **info, "cached": True}
         else:
-            state, train_info = pretrain(model_config, config, public, test_set)
+            state, train_info = pretrain(model_config, config, public, test_set, on_step=on_step)
             info.update(train_info)
-            _save_atomic({"state": state, "info": {k: v for k, v in info.items() if k not in ("cached", "path")}}, path)
+            if save is not None:
+                save(path, cache_bytes(state, info))
     if not config.keep_head:
         state = {k: v for k, v in state.items() if not k.startswith("head.")}
     return (state, info) if return_info else state
+
+
+def devices_part(train_set: ImageDataset, config: PretrainConfig) -> ImageDataset:
+    """The training images the devices may get: all but the public split the backbone saw.
+
+    ``own`` pretrains on the last ``public_samples`` images; ``shipped`` was trained on the
+    last ``public_samples`` images of its recipe; other sources saw none of this set.
+    """
+    if config.source == "own":
+        return split_public(train_set, config)[1]
+    if config.source == "shipped":
+        from learning.recipes import shipped_public_samples
+
+        n = shipped_public_samples()
+        if n >= len(train_set):
+            raise ValueError(
+                f"source='shipped': the shipped backbone saw the last {n} training images, "
+                f"more than the {len(train_set)} of this data set"
+            )
+        return train_set.subset(np.arange(len(train_set) - n))
+    return train_set

@@ -21,7 +21,7 @@ import numpy as np
 
 from learning.data import ImageDataset, dirichlet_partition, iid_partition, load_dataset
 from learning.federated import Learner, LearnerConfig
-from learning.pretrain import PretrainConfig, pretrained_backbone, split_public
+from learning.pretrain import PretrainConfig, devices_part, pretrained_backbone
 from learning.split_vit import SplitViTConfig
 from netsim.energy import DeviceConfig
 from netsim.world import World, WorldConfig
@@ -184,7 +184,10 @@ def backbone(cfg: ScenarioConfig, status: Callable[[str], None] = lambda m: None
         train, test = load_data(cfg)
     if cfg.pretrain.source == "own":
         status("backbone: loading the pretrained backbone (pretraining it first if it is not cached; ~1 min on 2 cores)")
-    state, info = pretrained_backbone(cfg.model, cfg.pretrain, train, test, cache_dir=cfg.cache_dir, return_info=True)
+    from scenarios.backbone import save_cache_file
+
+    state, info = pretrained_backbone(cfg.model, cfg.pretrain, train, test, cache_dir=cfg.cache_dir,
+                                      return_info=True, save=save_cache_file)
     if info.get("accuracy") is not None:
         how = "cached" if info.get("cached") else f"pretrained in {info.get('seconds', float('nan')):.0f} s"
         status(f"backbone: {how}, accuracy {info['accuracy']:.3f} on its held-out set ({info.get('path')})")
@@ -228,9 +231,7 @@ def build(cfg: ScenarioConfig, status: Callable[[str], None] = lambda m: None) -
             f"got {cfg.model.num_classes}: --set model.num_classes={train.num_classes}"
         )
     state = backbone(cfg, status, train, test)
-    private = train
-    if cfg.pretrain.source == "own":
-        _, private = split_public(train, cfg.pretrain)
+    private = devices_part(train, cfg.pretrain)
     parts = partitions(cfg, private.labels.numpy(), np.random.default_rng(data_ss))
     learner = Learner(cfg.model, cfg.learner, private, test, parts, seed=_seed(learner_ss), backbone_state=state)
     world = World(cfg.world, seed=_seed(world_ss))

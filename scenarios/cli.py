@@ -5,6 +5,7 @@
     sflsim run [SCENARIO|FILE] [--set key=value ...] [--config file.toml] [--seed N] [--out DIR] [--resume]
     sflsim sweep SCENARIO --grid key=v1,v2 ... [--workers N] [--ray-address ADDR] --out DIR
     sflsim pretrain [SCENARIO|FILE] [--set key=value ...]
+    sflsim pretrain --recipe default --out FILE.safetensors [--public-samples N] [--epochs E]
     sflsim plot RUN_DIR [RUN_DIR ...] [--out DIR]
     sflsim compare RUN_DIR ...
 
@@ -67,8 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="sweep directory (one run directory per grid point)")
     p.add_argument("--resume", action="store_true", help="continue unfinished runs of the sweep")
 
-    p = sub.add_parser("pretrain", help="pretrain (and cache) the backbone a scenario uses")
+    p = sub.add_parser("pretrain", help="pretrain (and cache) the backbone a scenario uses, or run a recipe")
     _add_config_options(p)
+    p.add_argument("--recipe", default=None,
+                   help="train a named backbone recipe (e.g. 'default') into --out instead")
+    p.add_argument("--out", default=None, metavar="FILE.safetensors", help="weights file of --recipe")
+    p.add_argument("--public-samples", type=int, default=None,
+                   help="with --recipe: a smaller public split (a quick, smaller run; recorded in the file)")
+    p.add_argument("--epochs", type=float, default=None, help="with --recipe: other epoch count (recorded)")
+    p.add_argument("--eval-samples", type=int, default=None, help="with --recipe: test images scored")
+    p.add_argument("--data-root", default=None, help="with --recipe: folder holding the data set")
 
     p = sub.add_parser("plot", help="figures and summary.md from run directories")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
@@ -107,6 +116,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if getattr(args, "threads", None) is not None and args.threads <= 0:
         raise ValueError(f"--threads must be > 0, got {args.threads}")
+    if args.command == "pretrain" and args.recipe is not None:
+        return _cmd_pretrain_recipe(args)
     from scenarios.overrides import load_toml, parse_assignments
     from scenarios.registry import load
     from scenarios.runner import resolve
@@ -162,6 +173,42 @@ def _cmd_pretrain(cfg) -> int:
     from scenarios.base import backbone
 
     backbone(cfg, status=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def _cmd_pretrain_recipe(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from tqdm import tqdm
+
+    from learning.recipes import get_recipe
+    from scenarios.backbone import run_recipe
+
+    if args.out is None:
+        raise ValueError("--out is required with --recipe (the .safetensors file to write)")
+    recipe = get_recipe(args.recipe)
+    changes = {k: v for k, v in (("public_samples", args.public_samples), ("epochs", args.epochs),
+                                 ("eval_samples", args.eval_samples)) if v is not None}
+    if changes:
+        recipe = dataclasses.replace(recipe, pretrain=dataclasses.replace(recipe.pretrain, **changes))
+    if args.threads is not None:
+        recipe = dataclasses.replace(recipe, threads=args.threads)
+    bar = None
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True,
+                       desc=f"pretrain {recipe.name}", mininterval=2.0)
+        bar.update(1)
+        if step % 20 == 0 or step == total:
+            bar.set_postfix_str(f"loss={loss:.3f}", refresh=False)
+
+    summary = run_recipe(recipe, args.out, data_root=args.data_root, on_step=on_step)
+    if bar is not None:
+        bar.close()
+    print(json.dumps(summary, sort_keys=True))
     return 0
 
 

@@ -17,16 +17,24 @@ def test_split_public_takes_the_last_images(tiny_train):
         split_public(tiny_train, replace(TINY, public_samples=len(tiny_train)))
 
 
-def test_own_pretraining_is_cached_atomically(tiny_model_config, tiny_train, tiny_test, tmp_path):
-    state, info = pretrained_backbone(tiny_model_config, TINY, tiny_train, tiny_test, cache_dir=tmp_path, return_info=True)
+def test_own_pretraining_is_cached_by_the_callers_writer(tiny_model_config, tiny_train, tiny_test, tmp_path):
+    def save(path, data):
+        path.write_bytes(data)
+
+    # without a writer nothing reaches the disk: learning writes no files
+    pretrained_backbone(tiny_model_config, TINY, tiny_train, tiny_test, cache_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    state, info = pretrained_backbone(tiny_model_config, TINY, tiny_train, tiny_test, cache_dir=tmp_path,
+                                      return_info=True, save=save)
     assert not info["cached"] and info["steps"] == 3 and 0 <= info["accuracy"] <= 1
     files = list(tmp_path.iterdir())
-    assert len(files) == 1 and files[0].name.startswith("backbone-") and files[0].suffix == ".pt"  # no temp file left
-    again, info2 = pretrained_backbone(tiny_model_config, TINY, tiny_train, tiny_test, cache_dir=tmp_path, return_info=True)
+    assert len(files) == 1 and files[0].name.startswith("backbone-") and files[0].suffix == ".pt"
+    again, info2 = pretrained_backbone(tiny_model_config, TINY, tiny_train, tiny_test, cache_dir=tmp_path,
+                                       return_info=True, save=save)
     assert info2["cached"] and info2["accuracy"] == info["accuracy"]
     assert all(torch.equal(state[k], again[k]) for k in state)
     # another recipe is another file
-    pretrained_backbone(tiny_model_config, replace(TINY, seed=1), tiny_train, cache_dir=tmp_path)
+    pretrained_backbone(tiny_model_config, replace(TINY, seed=1), tiny_train, cache_dir=tmp_path, save=save)
     assert len(list(tmp_path.iterdir())) == 2
     # the weights load into the split model and pretraining changed them
     model = SplitViT(tiny_model_config, seed=0, backbone_state=state)

@@ -2,7 +2,10 @@
 
 Images are stored as ``uint8`` tensors ``[N, C, H, W]`` (``C`` is 1 for grey sets, 3 for
 colour) and converted to normalised float ``[B, 3, H, W]`` one batch at a time, so the whole
-Fashion-MNIST training set takes 61 MB instead of 740 MB.
+Fashion-MNIST training set takes 61 MB instead of 740 MB. The sets are
+``torch.utils.data.Dataset``s: ``ds[i]`` is ``(float [3, H, W], int label)`` and they work
+with ``DataLoader``; :meth:`ImageDataset.batch` gathers a whole batch in one indexing
+operation, which is what the learner uses (one call instead of ``B`` calls and a collate).
 
 Sources:
     Fashion-MNIST idx format: http://yann.lecun.com/exdb/mnist/ (the "IDX file format"
@@ -22,6 +25,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagefolder")
 
@@ -38,8 +42,10 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 
 @dataclass(frozen=True, eq=False)
-class ImageDataset:
-    """A labelled image set kept as ``uint8`` in memory.
+class ImageDataset(Dataset):
+    """A labelled image set kept as ``uint8`` in memory; a map-style torch ``Dataset``.
+
+    ``ds[i]`` gives ``(float32 [3, H, W], int)``, normalised as :meth:`batch` does.
 
     Attributes:
         images: ``uint8 [N, C, H, W]``, ``C`` in {1, 3}; grey images are repeated to three
@@ -74,6 +80,16 @@ class ImageDataset:
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        """One normalised image ``float32 [3, H, W]`` and its label (negative indices count from the end)."""
+        n = len(self)
+        i = int(index)
+        if not -n <= i < n:
+            raise IndexError(f"index must be in [-{n}, {n}), got {index!r}")
+        i %= n
+        x, y = self.batch([i])
+        return x[0], int(y[0])
 
     @property
     def image_size(self) -> int:
@@ -272,7 +288,7 @@ def load_dataset(
     ``fashion-mnist`` is looked for in ``root``, ``$SFLSIM_DATA``, the Debian package path
     :data:`DEBIAN_FASHION_MNIST`, and finally downloaded by torchvision into
     ``$SFLSIM_CACHE/data`` when ``download`` is true and a network is there (the one place
-    besides the pretraining cache where :mod:`learning` writes files). Its 28x28 grey images
+    where :mod:`learning` writes files, through torchvision). Its 28x28 grey images
     are padded to 32x32. CIFAR sets are read from ``root`` or ``$SFLSIM_DATA``.
 
     Args:

@@ -187,3 +187,22 @@ def test_iid_partition():
     assert sorted(len(p) for p in parts) == [25, 26, 26, 26]
     with pytest.raises(ValueError, match="num_samples"):
         iid_partition(3, 4, np.random.default_rng(0))
+
+
+def test_dataset_items_follow_torch_conventions():
+    from torch.utils.data import DataLoader, Dataset
+
+    # pixel values chosen so the normalised value is known by hand: (v / 255 - 0.5) / 0.25
+    images = torch.tensor([0, 51, 255], dtype=torch.uint8).reshape(3, 1, 1, 1).expand(3, 1, 2, 2).contiguous()
+    ds = ImageDataset(images, torch.tensor([2, 0, 1]), 3, mean=0.5, std=0.25)
+    assert isinstance(ds, Dataset) and len(ds) == 3
+    x, y = ds[1]
+    assert x.shape == (3, 2, 2) and x.dtype == torch.float32 and type(y) is int and y == 0
+    assert torch.allclose(x, torch.full((3, 2, 2), (51 / 255 - 0.5) / 0.25))
+    assert ds[-1][1] == 1 and torch.allclose(ds[-1][0], torch.full((3, 2, 2), 2.0))
+    with pytest.raises(IndexError):
+        ds[3]
+    # a DataLoader batch equals the dataset's own fast batch
+    xb, yb = next(iter(DataLoader(ds, batch_size=3)))
+    fx, fy = ds.batch([0, 1, 2])
+    assert torch.equal(xb, fx) and torch.equal(yb, fy)

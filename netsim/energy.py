@@ -9,11 +9,13 @@ capacitance. A workload of ``F`` FLOPs on a core doing ``phi`` FLOPs per cycle n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from netsim.reasons import Reason
 from netsim.units import dbm_to_w
 
 
@@ -111,6 +113,19 @@ def draw_devices(config: DeviceConfig, num_devices: int, rng: np.random.Generato
     )
 
 
+def compute_speed_flops_per_s(cpu_hz: ArrayLike, flops_per_cycle: ArrayLike) -> np.ndarray:
+    """Compute speed ``f phi`` (FLOP/s).
+
+    Args:
+        cpu_hz: CPU frequency in Hz, broadcastable.
+        flops_per_cycle: FLOPs per cycle, broadcastable.
+
+    Returns:
+        Speed in FLOP/s, broadcast shape.
+    """
+    return np.asarray(cpu_hz, dtype=float) * flops_per_cycle
+
+
 def compute_time_s(flops: ArrayLike, cpu_hz: ArrayLike, flops_per_cycle: ArrayLike) -> np.ndarray:
     """Compute time ``F / (f phi)`` (s).
 
@@ -122,11 +137,15 @@ def compute_time_s(flops: ArrayLike, cpu_hz: ArrayLike, flops_per_cycle: ArrayLi
     Returns:
         Time in s, broadcast shape.
     """
-    return np.asarray(flops, dtype=float) / (np.asarray(cpu_hz, dtype=float) * flops_per_cycle)
+    return np.asarray(flops, dtype=float) / compute_speed_flops_per_s(cpu_hz, flops_per_cycle)
 
 
 def compute_energy_j(flops: ArrayLike, cpu_hz: ArrayLike, flops_per_cycle: ArrayLike, kappa: ArrayLike) -> np.ndarray:
     """Compute energy ``kappa C f^2`` with ``C = F / phi`` cycles (J).
+
+    Equal to :func:`compute_power_w` times :func:`compute_time_s` (up to rounding). The World
+    accounts a compute phase as power x the time it actually ran, because a phase may be cut
+    short; this form is the energy of a whole workload, for planning.
 
     Args:
         flops: Workload in FLOPs, broadcastable.
@@ -146,24 +165,49 @@ def compute_power_w(cpu_hz: ArrayLike, kappa: ArrayLike) -> np.ndarray:
     """Power drawn while computing, ``kappa f^3`` (W).
 
     Args:
-        cpu_hz: CPU frequency in Hz, broadcastable.
+        cpu_hz: CPU frequency in Hz: a float, a numpy scalar or an array (broadcastable).
         kappa: Effective switched capacitance, broadcastable.
 
     Returns:
         Power in W, broadcast shape.
     """
-    f = np.asarray(cpu_hz, dtype=float)
-    return kappa * f * f * f
+    # ``f ** 3`` on the value as given: numpy rounds a scalar's and an array's cube
+    # differently in the last bit, and the World's seeded traces use the scalar's.
+    return kappa * cpu_hz**3
 
 
-def transmit_energy_j(power_w: ArrayLike, airtime_s: ArrayLike) -> np.ndarray:
-    """Transmit energy, power times airtime (J).
+def drawn_energy_j(power_w: ArrayLike, duration_s: ArrayLike) -> np.ndarray:
+    """Energy drawn at a constant power, power times duration (J): transmitting, computing.
 
     Args:
-        power_w: Transmit power in W, broadcastable.
-        airtime_s: Time on air in s, broadcastable.
+        power_w: Power in W, broadcastable.
+        duration_s: Time in s, broadcastable.
 
     Returns:
         Energy in J, broadcast shape.
     """
-    return np.asarray(power_w, dtype=float) * np.asarray(airtime_s, dtype=float)
+    return np.asarray(power_w, dtype=float) * np.asarray(duration_s, dtype=float)
+
+
+def time_to_spend_s(energy_j: float, power_w: float) -> float:
+    """How long ``energy_j`` lasts at ``power_w``, ``E / p`` (s; inf at zero power)."""
+    return energy_j / power_w if power_w > 0.0 else math.inf
+
+
+def energy_left_j(spent_j: float, budget_j: float, battery_j: float) -> tuple[float, Reason]:
+    """Energy a device may still spend in its round, and what would stop it there.
+
+    Args:
+        spent_j: Energy spent so far in the round, J.
+        budget_j: The round's energy budget, J.
+        battery_j: Battery energy at the start of the round, J.
+
+    Returns:
+        ``(left_j, reason)``: the smaller of budget and battery left (>= 0), with
+        ``Reason.BATTERY`` if the battery binds, else ``Reason.ENERGY``.
+    """
+    budget_left = budget_j - spent_j
+    battery_left = battery_j - spent_j
+    if battery_left < budget_left:
+        return max(battery_left, 0.0), Reason.BATTERY
+    return max(budget_left, 0.0), Reason.ENERGY

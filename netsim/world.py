@@ -1,26 +1,27 @@
 """The SimPy world: one Environment, the cell's channel process, and each device's round.
 
 Physics comes from the pure modules (:mod:`netsim.channel`, :mod:`netsim.ofdma`,
-:mod:`netsim.energy`, :mod:`netsim.mobility`); this module only schedules. Time is in seconds.
+:mod:`netsim.energy`, :mod:`netsim.mobility`, :mod:`netsim.transfer`); the data types live in
+:mod:`netsim.config`, :mod:`netsim.plans`, :mod:`netsim.snapshot` and :mod:`netsim.trace`.
+This module only schedules. Time is in seconds.
 
 * Channel process: one event per coherence interval for the whole cell. Update ``k`` happens
   at ``k * coherence_s`` computed from the integer ``k`` (never by accumulating floats), moves
   every device, advances shadowing and fading, and recomputes every device's uplink and
   downlink rate at its current bandwidth and power, all vectorised.
 * A device's round is a process running its plan's phases in order. A transfer drains its
-  bits at the rate the channel gives now; if the channel updates before it is done, it waits
-  for the update and the remaining bits continue at the new rate, so finish time and energy
-  (power x airtime) are exact for the piecewise-constant rate. Device compute draws
-  ``kappa f^3`` watts; server compute queues on a ``simpy.Resource``.
+  bits at the rate the channel gives now (:mod:`netsim.transfer`); if the channel updates
+  before it is done, it waits for the update and the remaining bits continue at the new
+  rate, so finish time and energy (power x airtime) are exact for the piecewise-constant
+  rate. Device compute draws ``kappa f^3`` watts; server compute queues on a
+  ``simpy.Resource``.
 * Each device's pipeline races ``env.timeout(deadline_s)`` from the round start. The phase in
-  progress when something stops the device is recorded, truncated, with its reason:
-  ``"deadline"``; ``"left-cell"`` (the device is outside the cell at the start of, or at a
-  channel update during, a transfer); ``"energy"`` / ``"battery"`` (the per-round budget /
-  the battery would be exceeded: the phase stops when it is spent). Later phases do not run.
+  progress when something stops the device is recorded, truncated, with its
+  :class:`~netsim.reasons.Reason`: ``DEADLINE``; ``LEFT_CELL`` (the device is outside the
+  cell at the start of, or at a channel update during, a transfer); ``ENERGY`` / ``BATTERY``
+  (the per-round budget / the battery would be exceeded: the phase stops when it is spent).
+  Later phases do not run.
 
-Trace rows are plain dicts with the ``events.parquet`` columns of docs/interfaces.md. In a
-row, ``bits``, ``flops`` and ``energy_j`` are what was actually done (less than planned for a
-truncated phase), ``deadline_met`` is True iff the phase completed (``reason == ""``).
 Server phases start when the request is queued (queueing is part of their duration). Device
 energy counts computing and transmitting; receiving and idling are not modelled.
 """
@@ -28,258 +29,31 @@ energy counts computing and transmitting; receiving and idling are not modelled.
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Generator
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import simpy
 
 from netsim import ofdma
-from netsim.channel import Channel, ChannelConfig
-from netsim.energy import DeviceArrays, DeviceConfig, ServerConfig, draw_devices
-from netsim.mobility import MobilityConfig, StaticConfig, make_mobility
+from netsim.channel import Channel
+from netsim.config import WorldConfig
+from netsim.energy import DeviceArrays, draw_devices
+from netsim.mobility import make_mobility
+from netsim.plans import Compute, DevicePlan, Transfer
 from netsim.reasons import Reason
-from netsim.units import lin_to_db
+from netsim.rounds import DeviceProcesses, Process, delay_until
+from netsim.snapshot import ChannelState
+from netsim.trace import DeviceRound, Outcome, RoundResult
 
-PHASE_NAMES = (
-    "device_forward",
-    "uplink",
-    "server",
-    "downlink",
-    "device_backward",
-    "adapter_uplink",
-    "adapter_downlink",
-)
+# The types a caller builds a round from, importable from here as well.
+__all__ = [
+    "ChannelState", "Compute", "DevicePlan", "Outcome", "RoundResult", "Transfer", "World", "WorldConfig",
+]
+
 SCHEDULES = ("parallel", "sequential")
 _RNG_STREAMS = ("mobility", "shadowing", "fading", "devices")
-_Process = Generator[simpy.Event, Any, None]
 
 
-@dataclass(frozen=True)
-class Compute:
-    """A compute phase: ``flops`` on the device's CPU or on the edge server."""
-
-    name: str
-    flops: float
-    where: str = "device"
-    step: int = -1
-
-    def __post_init__(self) -> None:
-        if self.name not in PHASE_NAMES:
-            raise ValueError(f"name must be one of {PHASE_NAMES}, got {self.name!r}")
-        if not self.flops >= 0:
-            raise ValueError(f"flops must be >= 0, got {self.flops!r}")
-        if self.where not in ("device", "server"):
-            raise ValueError(f"where must be 'device' or 'server', got {self.where!r}")
-
-
-@dataclass(frozen=True)
-class Transfer:
-    """A transfer phase: ``bits`` over the uplink (device power) or the downlink (BS power)."""
-
-    name: str
-    bits: float
-    direction: str = "uplink"
-    step: int = -1
-
-    def __post_init__(self) -> None:
-        if self.name not in PHASE_NAMES:
-            raise ValueError(f"name must be one of {PHASE_NAMES}, got {self.name!r}")
-        if not self.bits >= 0:
-            raise ValueError(f"bits must be >= 0, got {self.bits!r}")
-        if self.direction not in ("uplink", "downlink"):
-            raise ValueError(f"direction must be 'uplink' or 'downlink', got {self.direction!r}")
-
-
-@dataclass(frozen=True)
-class DevicePlan:
-    """What one device does in a round: its phases in order, with its radio resources.
-
-    Attributes:
-        device: Device index in ``[0, num_devices)``.
-        phases: :class:`Compute` and :class:`Transfer` phases, run in order.
-        bandwidth_hz: Uplink and downlink bandwidth of the device in Hz.
-        power_w: Uplink transmit power in W (at most the device's maximum).
-        tokens_kept: Token budget, copied into the trace.
-    """
-
-    device: int
-    phases: tuple
-    bandwidth_hz: float
-    power_w: float
-    tokens_kept: int = 0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "phases", tuple(self.phases))
-        for phase in self.phases:
-            if not isinstance(phase, (Compute, Transfer)):
-                raise ValueError(f"phases must hold Compute or Transfer, got {phase!r}")
-        if not self.bandwidth_hz >= 0:
-            raise ValueError(f"bandwidth_hz must be >= 0, got {self.bandwidth_hz!r}")
-        if not self.power_w >= 0:
-            raise ValueError(f"power_w must be >= 0, got {self.power_w!r}")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one device's round ended."""
-
-    device: int
-    finished: bool
-    latency_s: float
-    energy_j: float
-    reason: Reason
-
-
-@dataclass
-class RoundResult:
-    """Trace rows (dicts, ``events.parquet`` columns) and one outcome per plan."""
-
-    rows: list[dict]
-    outcomes: list[Outcome]
-    start_s: float
-    end_s: float
-
-
-@dataclass(frozen=True)
-class ChannelState:
-    """Snapshot of the cell for an allocation policy; arrays are ``[N]`` copies."""
-
-    gain_lin: np.ndarray
-    pathloss_db: np.ndarray
-    shadowing_db: np.ndarray
-    positions_m: np.ndarray
-    speeds_mps: np.ndarray
-    in_cell: np.ndarray
-    time_left_s: np.ndarray
-    noise_psd_w_per_hz: float
-    total_bandwidth_hz: float
-    max_power_w: np.ndarray
-    energy_budget_j: np.ndarray
-    battery_j: np.ndarray
-    cpu_hz: np.ndarray
-    flops_per_cycle: np.ndarray
-    kappa: np.ndarray
-    server_flops_per_s: float
-
-
-@dataclass(frozen=True)
-class WorldConfig:
-    """Everything that defines a World (with the seed).
-
-    Attributes:
-        num_devices: Number of devices N.
-        cell_radius_m: Cell radius in m (BS at the centre).
-        coherence_s: Block length of the channel process in s (10 ms: one NR/LTE frame).
-        ofdma: Numerology, band and radio parameters.
-        channel: Propagation model.
-        mobility: :class:`~netsim.mobility.StaticConfig`, ``RandomWaypointConfig`` or
-            ``HighwayConfig``.
-        device: Device hardware ranges.
-        server: Edge server.
-    """
-
-    num_devices: int = 10
-    cell_radius_m: float = 300.0
-    coherence_s: float = 0.01
-    ofdma: ofdma.OfdmaConfig = field(default_factory=ofdma.OfdmaConfig)
-    channel: ChannelConfig = field(default_factory=ChannelConfig)
-    mobility: MobilityConfig = field(default_factory=StaticConfig)
-    device: DeviceConfig = field(default_factory=DeviceConfig)
-    server: ServerConfig = field(default_factory=ServerConfig)
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.num_devices, (int, np.integer)) and self.num_devices >= 1):
-            raise ValueError(f"num_devices must be an int >= 1, got {self.num_devices!r}")
-        if not self.cell_radius_m > 0:
-            raise ValueError(f"cell_radius_m must be > 0, got {self.cell_radius_m!r}")
-        if not self.coherence_s > 0:
-            raise ValueError(f"coherence_s must be > 0, got {self.coherence_s!r}")
-
-
-def _delay_until(now: float, target: float) -> float:
-    """Delay d >= 0 with ``now + d == target`` exactly in floating point (when reachable)."""
-    delay = target - now
-    for _ in range(4):
-        t = now + delay
-        if t == target:
-            break
-        delay = math.nextafter(delay, math.inf if t < target else -math.inf)
-    return max(delay, 0.0)
-
-
-class _DeviceRound:
-    """Book-keeping of one device during one round (not part of the public API)."""
-
-    __slots__ = (
-        "plan", "round_index", "start_s", "energy_j", "budget_j", "battery_j", "reason", "rows", "end_s", "interrupted"
-    )
-
-    def __init__(self, plan: DevicePlan, round_index: int, start_s: float, budget_j: float, battery_j: float):
-        self.plan = plan
-        self.round_index = round_index
-        self.start_s = start_s
-        self.energy_j = 0.0
-        self.budget_j = budget_j
-        self.battery_j = battery_j
-        self.reason = Reason.COMPLETED
-        self.rows: list[dict] = []
-        self.end_s = start_s
-        # Cause of an interrupt that arrived just as a phase completed (the phase counts as
-        # done, but the device must stop before the next one).
-        self.interrupted = Reason.COMPLETED
-
-    def energy_limit(self) -> tuple[float, str]:
-        """Energy the device may still spend (J), and the reason it would stop there."""
-        budget_left = self.budget_j - self.energy_j
-        battery_left = self.battery_j - self.energy_j
-        if battery_left < budget_left:
-            return max(battery_left, 0.0), Reason.BATTERY
-        return max(budget_left, 0.0), Reason.ENERGY
-
-    def record(
-        self,
-        phase: Compute | Transfer,
-        start_s: float,
-        end_s: float,
-        bits: float,
-        rate_bps: float,
-        power_w: float,
-        energy_j: float,
-        flops: float,
-        snr_db: float,
-        reason: str,
-    ) -> None:
-        """Append one trace row and account its energy."""
-        plan = self.plan
-        self.energy_j += float(energy_j)
-        self.end_s = float(end_s)
-        self.reason = reason
-        self.rows.append(
-            {
-                "round": self.round_index,
-                "device": plan.device,
-                "step": phase.step,
-                "phase": phase.name,
-                "start_s": float(start_s),
-                "end_s": float(end_s),
-                "bits": float(bits),
-                "rate_bps": float(rate_bps),
-                "power_w": float(power_w),
-                "bandwidth_hz": float(plan.bandwidth_hz),
-                "energy_j": float(energy_j),
-                "flops": float(flops),
-                "tokens_kept": plan.tokens_kept,
-                "snr_db": snr_db,
-                "deadline_met": reason == Reason.COMPLETED,
-                "reason": str(reason),
-            }
-        )
-
-
-class World:
+class World(DeviceProcesses):
     """The simulated cell: devices, channel, edge server, and their SimPy processes.
 
     Args:
@@ -341,14 +115,14 @@ class World:
         self._updated = self.env.event()
         self.env.process(self._channel_process())
 
-    def _channel_process(self) -> _Process:
+    def _channel_process(self) -> Process:
         env = self.env
         coherence_s = self.config.coherence_s
         while True:
             target = (self._interval + 1) * coherence_s
             delay = target - env.now
             if env.now + delay != target:
-                delay = _delay_until(env.now, target)
+                delay = delay_until(env.now, target)
             yield env.timeout(delay)
             self._update_channel()
             # Wake the transfers waiting for this update (only if any: an untriggered spare
@@ -461,7 +235,7 @@ class World:
         self._set_radio()
         d = self.devices
         rounds = [
-            _DeviceRound(p, round_index, start_s, float(d.energy_budget_j[p.device]), float(d.battery_j[p.device]))
+            DeviceRound(p, round_index, start_s, float(d.energy_budget_j[p.device]), float(d.battery_j[p.device]))
             for p in plans
         ]
         deadline_at = start_s + deadline_s
@@ -474,7 +248,7 @@ class World:
         outcomes = []
         for r in rounds:
             d.battery_j[r.plan.device] -= r.energy_j
-            rows.extend(r.rows)
+            rows.extend(row.as_dict() for row in r.rows)
             outcomes.append(Outcome(r.plan.device, r.reason == Reason.COMPLETED, r.end_s - start_s, r.energy_j, r.reason))
         return RoundResult(rows, outcomes, float(start_s), float(env.now))
 
@@ -501,155 +275,6 @@ class World:
         total = sum(p.bandwidth_hz for p in plans)
         if schedule == "parallel" and total > self._total_bandwidth_hz * tol:
             raise ValueError(f"sum of bandwidth_hz must be <= {self._total_bandwidth_hz!r}, got {total!r}")
-
-    # ------------------------------------------------------------------ device processes
-    def _sequential(self, rounds: list[_DeviceRound], deadline_at: float) -> _Process:
-        for r in rounds:
-            r.start_s = self.env.now
-            yield from self._race(r, deadline_at)
-
-    def _race(self, r: _DeviceRound, deadline_at: float) -> _Process:
-        env = self.env
-        if env.now >= deadline_at:
-            # Its turn never came before the deadline (sequential schedule).
-            if r.plan.phases:
-                r.record(r.plan.phases[0], env.now, env.now, 0.0, 0.0, 0.0, 0.0, 0.0, math.nan, Reason.DEADLINE)
-            return
-        pipeline = env.process(self._pipeline(r))
-        deadline = env.timeout(_delay_until(env.now, deadline_at))
-        yield pipeline | deadline
-        if not pipeline.triggered:
-            pipeline.interrupt(Reason.DEADLINE)
-            yield pipeline
-
-    def _pipeline(self, r: _DeviceRound) -> _Process:
-        plan = r.plan
-        if plan.phases and self.devices.battery_j[plan.device] <= 0.0:
-            now = self.env.now
-            r.record(plan.phases[0], now, now, 0.0, 0.0, 0.0, 0.0, 0.0, math.nan, Reason.BATTERY)
-            return
-        for phase in plan.phases:
-            if r.interrupted:
-                now = self.env.now
-                r.record(phase, now, now, 0.0, 0.0, 0.0, 0.0, 0.0, math.nan, r.interrupted)
-                return
-            if isinstance(phase, Transfer):
-                yield from self._transfer(r, phase)
-            elif phase.where == "device":
-                yield from self._device_compute(r, phase)
-            else:
-                yield from self._server_compute(r, phase)
-            if r.reason:
-                return
-
-    def _device_compute(self, r: _DeviceRound, phase: Compute) -> _Process:
-        env = self.env
-        i = r.plan.device
-        d = self.devices
-        start = env.now
-        speed_flops = float(d.cpu_hz[i] * d.flops_per_cycle[i])
-        power_w = float(d.kappa[i] * d.cpu_hz[i] ** 3)
-        duration = phase.flops / speed_flops
-        stop_reason = Reason.COMPLETED
-        limit_j, limit_reason = r.energy_limit()
-        if power_w * duration > limit_j:
-            duration, stop_reason = limit_j / power_w, limit_reason
-        end_planned = start + duration
-        try:
-            yield env.timeout(duration)
-        except simpy.Interrupt as interrupt:
-            r.interrupted = interrupt.cause
-            if env.now < end_planned:
-                stop_reason = interrupt.cause
-        elapsed = env.now - start
-        flops = phase.flops if stop_reason == Reason.COMPLETED else float(elapsed * speed_flops)
-        r.record(phase, start, env.now, 0.0, 0.0, 0.0, power_w * elapsed, flops, math.nan, stop_reason)
-
-    def _server_compute(self, r: _DeviceRound, phase: Compute) -> _Process:
-        env = self.env
-        start = env.now
-        served_from = math.inf
-        duration = phase.flops / self.config.server.flops_per_s
-        stop_reason = Reason.COMPLETED
-        with self.server.request() as request:
-            try:
-                yield request
-                served_from = env.now
-                yield env.timeout(duration)
-            except simpy.Interrupt as interrupt:
-                r.interrupted = interrupt.cause
-                if env.now < served_from + duration:
-                    stop_reason = interrupt.cause
-        done = phase.flops if stop_reason == Reason.COMPLETED else max(env.now - served_from, 0.0) * self.config.server.flops_per_s
-        r.record(phase, start, env.now, 0.0, 0.0, 0.0, 0.0, float(done), math.nan, stop_reason)
-
-    def _transfer(self, r: _DeviceRound, phase: Transfer) -> _Process:
-        env = self.env
-        i = r.plan.device
-        uplink = phase.direction == "uplink"
-        power_w = r.plan.power_w if uplink else 0.0
-        coherence_s = self.config.coherence_s
-        start = env.now
-        remaining = float(phase.bits)
-        sent = 0.0
-        snr_time = 0.0  # integral of linear SNR over the phase (SNR x s)
-        stop_reason = Reason.COMPLETED
-        limit_j, limit_reason = r.energy_limit()
-        energy_stop = start + limit_j / power_w if power_w > 0.0 else math.inf
-        rates, snrs = (self._rate_ul, self._snr_ul) if uplink else (self._rate_dl, self._snr_dl)
-        rate, snr = float(rates[i]), float(snrs[i])  # reported as-is if the phase takes no time
-        seg_start = start
-        try:
-            while remaining > 0.0:
-                if not self._in_cell[i]:
-                    stop_reason = Reason.LEFT_CELL
-                    break
-                # The rate arrays are replaced at every channel update: read them afresh.
-                if uplink:
-                    rate, snr = float(self._rate_ul[i]), float(self._snr_ul[i])
-                else:
-                    rate, snr = float(self._rate_dl[i]), float(self._snr_dl[i])
-                seg_start = env.now
-                finish = seg_start + remaining / rate if rate > 0.0 else math.inf
-                stop = finish if finish < energy_stop else energy_stop
-                if stop <= (self._interval + 1) * coherence_s:
-                    # Done (or out of energy) before the channel changes.
-                    yield env.timeout(stop - seg_start)
-                    if finish <= energy_stop:
-                        sent += remaining
-                        remaining = 0.0
-                    else:
-                        sent += rate * (env.now - seg_start)
-                        stop_reason = limit_reason
-                    snr_time += snr * (env.now - seg_start)
-                    break
-                # Finishes after the next update: wait for it, then continue at the new rate.
-                yield self._updated
-                airtime = env.now - seg_start
-                chunk = rate * airtime
-                if chunk > remaining:
-                    chunk = remaining
-                sent += chunk
-                remaining -= chunk
-                snr_time += snr * airtime
-        except simpy.Interrupt as interrupt:
-            r.interrupted = interrupt.cause
-            chunk = min(rate * (env.now - seg_start), remaining)
-            sent += chunk
-            remaining -= chunk
-            snr_time += snr * (env.now - seg_start)
-            # A transfer that completes at the very instant of the deadline has met it.
-            if remaining > 1e-9 * max(phase.bits, 1.0):
-                stop_reason = interrupt.cause
-            else:
-                sent += remaining
-        elapsed = env.now - start
-        mean_rate = sent / elapsed if elapsed > 0 else rate
-        mean_snr = snr_time / elapsed if elapsed > 0 else snr
-        r.record(
-            phase, start, env.now, sent, mean_rate, power_w, power_w * elapsed, 0.0,
-            float(lin_to_db(mean_snr)), stop_reason,
-        )
 
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict:

@@ -12,7 +12,7 @@ from netsim.energy import (
     compute_power_w,
     compute_time_s,
     draw_devices,
-    transmit_energy_j,
+    drawn_energy_j,
 )
 
 
@@ -22,7 +22,7 @@ def test_compute_golden():
     assert compute_energy_j(8e9, 2e9, 8.0, 1e-28) == pytest.approx(0.4)
     # power kappa f^3 = 0.8 W, times 0.5 s = 0.4 J: the two forms agree
     assert compute_power_w(2e9, 1e-28) * 0.5 == pytest.approx(0.4)
-    assert transmit_energy_j(0.2, 3.0) == pytest.approx(0.6)
+    assert drawn_energy_j(0.2, 3.0) == pytest.approx(0.6)
 
 
 def test_draw_devices_ranges_and_determinism():

@@ -19,8 +19,8 @@ from netsim.world import (
     Transfer,
     World,
     WorldConfig,
-    _delay_until,
 )
+from netsim.rounds import delay_until
 
 EVENT_COLUMNS = {
     "round", "device", "step", "phase", "start_s", "end_s", "bits", "rate_bps", "power_w", "bandwidth_hz",
@@ -111,7 +111,7 @@ def test_channel_updates_land_exactly_on_integer_multiples():
 @given(st.floats(0, 1e6), st.floats(0, 1e3))
 def test_delay_until_is_exact(now, gap):
     target = now + gap
-    assert now + _delay_until(now, target) == target
+    assert now + delay_until(now, target) == target
 
 
 def test_deadline_miss_is_recorded_truncated():

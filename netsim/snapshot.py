@@ -1,0 +1,49 @@
+"""What an allocation policy sees of the cell before a round: one snapshot of every device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    """Snapshot of the cell for an allocation policy; arrays are ``[N]`` copies.
+
+    Attributes:
+        gain_lin: Wideband channel power gain (path loss x shadowing x fading, averaged over
+            resource blocks).
+        pathloss_db: Path loss, dB.
+        shadowing_db: Shadowing, dB.
+        positions_m: ``[N, 2]`` positions relative to the base station, m.
+        speeds_mps: Speeds, m/s.
+        in_cell: True where the device is inside the cell.
+        time_left_s: Time until the device leaves the cell, s (inf if it stays).
+        noise_psd_w_per_hz: Uplink (base-station receiver) noise PSD, W/Hz.
+        total_bandwidth_hz: Usable band, Hz.
+        max_power_w: Maximum transmit power, W.
+        energy_budget_j: Energy each device may spend in a round, J.
+        battery_j: Battery energy left, J.
+        cpu_hz: CPU frequency, Hz.
+        flops_per_cycle: FLOPs per CPU cycle.
+        kappa: Effective switched capacitance, J / (cycle Hz^2).
+        server_flops_per_s: Edge server speed of one slot, FLOP/s.
+    """
+
+    gain_lin: np.ndarray
+    pathloss_db: np.ndarray
+    shadowing_db: np.ndarray
+    positions_m: np.ndarray
+    speeds_mps: np.ndarray
+    in_cell: np.ndarray
+    time_left_s: np.ndarray
+    noise_psd_w_per_hz: float
+    total_bandwidth_hz: float
+    max_power_w: np.ndarray
+    energy_budget_j: np.ndarray
+    battery_j: np.ndarray
+    cpu_hz: np.ndarray
+    flops_per_cycle: np.ndarray
+    kappa: np.ndarray
+    server_flops_per_s: float

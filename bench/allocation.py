@@ -12,7 +12,7 @@
    ``core.exact_radio`` and by an exponential-cone formulation in cvxpy (Clarabel), N = 100:
    agreement and time ratio; also the ratio against a whole ST-SFLora solve.
 
-Targets (issue 4): N = 100 in <= 10 ms; mean gap <= 0.5 %, worst <= 2 %; >= 100x faster than
+Targets: N = 100 in <= 10 ms; mean gap <= 0.5 %, worst <= 2 %; >= 100x faster than
 cvxpy. The last printed line is a JSON object with the figures.
 """
 

@@ -330,20 +330,29 @@ def screen(
     prep = prep.subset(reason0 == Reason.ALLOCATED)
     if prep.n == 0:
         return prep, status
-    k_min = np.zeros(prep.n, dtype=np.intp)
-    b_at_deadline, _ = vector_bandwidth_hz(prep, k_min, prep.deadline_s.max())
-    order = np.argsort(-b_at_deadline, kind="stable")
-    excess = b_at_deadline.sum() - problem.total_bandwidth_hz
-    drop = np.zeros(prep.n, dtype=bool)
-    for j in order:
+    keep = drop_for_capacity(prep, np.zeros(prep.n, dtype=np.intp), status)
+    if not keep.all():
+        prep = prep.subset(keep)
+    return prep, status
+
+
+def drop_for_capacity(prep: Prepared, kidx: np.ndarray, status: list[str]) -> np.ndarray:
+    """Keep mask after dropping the devices needing the most bandwidth until the rest fit.
+
+    Each device's need is its least bandwidth at its deadline with the budgets ``kidx``
+    (``[n]``); dropping the largest needs first keeps the largest number of devices. Dropped
+    devices get ``Reason.CAPACITY`` in ``status`` (``[N]``, updated in place).
+    """
+    b_at_deadline, _ = vector_bandwidth_hz(prep, kidx, prep.deadline_s.max())
+    excess = b_at_deadline.sum() - prep.problem.total_bandwidth_hz
+    keep = np.ones(prep.n, dtype=bool)
+    for j in np.argsort(-b_at_deadline, kind="stable"):
         if excess <= 0:
             break
-        drop[j] = True
+        keep[j] = False
         excess -= b_at_deadline[j]
         status[prep.idx[j]] = Reason.CAPACITY
-    if drop.any():
-        prep = prep.subset(~drop)
-    return prep, status
+    return keep
 
 
 def build_allocation(

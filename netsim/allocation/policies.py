@@ -13,6 +13,7 @@ from .core import (
     Prepared,
     batch_round_latency_s,
     build_allocation,
+    drop_for_capacity,
     exact_radio,
     screen,
     vector_bandwidth_hz,
@@ -26,20 +27,6 @@ POLICIES = ("st-sflora", "full-tokens", "equal", "random-tokens", "fixed-ratio",
 # ----------------------------------------------------------------------------- helpers
 
 
-def _drop_for_capacity(prep: Prepared, kidx: np.ndarray, status: list[str]) -> np.ndarray:
-    """Keep mask after dropping the devices needing the most bandwidth until the rest fit."""
-    b_at_deadline, _ = vector_bandwidth_hz(prep, kidx, prep.deadline_s.max())
-    excess = b_at_deadline.sum() - prep.problem.total_bandwidth_hz
-    keep = np.ones(prep.n, dtype=bool)
-    for j in np.argsort(-b_at_deadline, kind="stable"):
-        if excess <= 0:
-            break
-        keep[j] = False
-        excess -= b_at_deadline[j]
-        status[prep.idx[j]] = Reason.CAPACITY
-    return keep
-
-
 def _allocate_tokens(policy, problem, prep, status, kidx, iterations, t0) -> Allocation:
     """Exact radio for a token vector, dropping devices it cannot serve (with the reason)."""
     reason = prep.alone_reason[np.arange(prep.n), kidx]
@@ -48,7 +35,7 @@ def _allocate_tokens(policy, problem, prep, status, kidx, iterations, t0) -> All
     keep = reason == Reason.ALLOCATED
     sub, kidx = prep.subset(keep), kidx[keep]
     if sub.n:
-        keep = _drop_for_capacity(sub, kidx, status)
+        keep = drop_for_capacity(sub, kidx, status)
         if not keep.all():
             sub, kidx = sub.subset(keep), kidx[keep]
     if sub.n == 0:

@@ -47,6 +47,50 @@ def plot_command(run_dirs: Sequence[str], out: str | None = None) -> int:
     return 0 if written else 1
 
 
+def token_curve_command(files: Sequence[str], out: str | None = None) -> int:
+    """`sflsim plot --kind token-curve FILE.json [...] [--out FILE.png]`: accuracy vs K.
+
+    Returns:
+        0 when the figure was written, 2 for bad input.
+    """
+    from analysis.token_curve import plot_token_curves
+
+    target = Path(out) if out else Path(files[0]).with_suffix(".png")
+    if target.suffix not in (".png", ".pdf"):
+        target = target / "token_curve.png"
+    try:
+        path = plot_token_curves(files, target)
+    except ValueError as exc:
+        print(f"sflsim plot: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote   {_display(path)}")
+    return 0
+
+
+def token_maps_command(run_dirs: Sequence[str], out: str | None = None) -> int:
+    """`sflsim plot --kind token-maps RUN_DIR [--out FILE.png]`: kept tokens over the images.
+
+    Returns:
+        0 when the figure was written, 2 for bad input (no run, no token maps in it).
+    """
+    from analysis.token_maps import plot_token_maps
+
+    if len(run_dirs) != 1:
+        print(f"sflsim plot: error: --kind token-maps takes one run directory, got {len(run_dirs)}",
+              file=sys.stderr)
+        return 2
+    target = Path(out) if out else Path(run_dirs[0]) / "figures" / "token_maps.png"
+    if target.suffix not in (".png", ".pdf"):
+        target = target / "token_maps.png"
+    try:
+        path = plot_token_maps(run_dirs[0], target)
+    except (NotARunError, MissingDataError, ValueError) as exc:
+        print(f"sflsim plot: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote   {_display(path)}")
+    return 0
+
+
 def compare_command(run_dirs: Sequence[str]) -> int:
     """`sflsim compare RUN_DIR ...`: print the comparison table (Markdown) to stdout.
 

@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="figures and summary.md from run directories")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", default=None, help="where figures go (default RUN_DIR/figures for one run)")
+    p.add_argument("--kind", choices=("runs", "token-curve", "token-maps"), default="runs",
+                   help="runs: every figure of the runs; token-curve: accuracy vs K from "
+                        "bench/token_curve.py JSON files; token-maps: kept tokens of one run")
 
     p = sub.add_parser("compare", help="print a comparison table of run directories")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
@@ -110,6 +113,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("plot", "compare"):
         from analysis import cli as analysis_cli
 
+        if args.command == "plot" and args.kind == "token-curve":
+            return analysis_cli.token_curve_command(args.runs, args.out)
+        if args.command == "plot" and args.kind == "token-maps":
+            return analysis_cli.token_maps_command(args.runs, args.out)
         if args.command == "plot":
             return analysis_cli.plot_command(args.runs, args.out)
         return analysis_cli.compare_command(args.runs)

@@ -1,0 +1,129 @@
+"""Benchmark: accuracy of a frozen backbone when the device sends only K of its patch tokens.
+
+The backbone (default: the shipped one, ``learning/weights/default.safetensors``) is cut after
+block ``--cut``; the device part runs on each test image, a selection keeps K of the 64 patch
+tokens (plus [CLS]), and the server part classifies what it receives with the backbone's own
+head -- no fine-tuning, so the curve shows what the tokens carry, not what training recovers.
+Selections (``learning.tokens.select_tokens``, the functions the learner uses):
+
+* ``semantic``: top-K by [CLS] attention of the last device block, dropped tokens fused into
+  one (EViT);
+* ``semantic_nofuse``: the same without the fused token;
+* ``random``: K uniformly at random, fused token as above;
+* ``norm``: top-K by activation L2 norm, fused token as above.
+
+Ranking is per image (``--ranking sample``) by default, so the result does not depend on how
+the test set is batched; ``--ranking batch`` ranks by the batch's summed scores as the ST-SFLora
+paper does. The semantic - random difference at each K is paired over test images: the
+per-image difference of the correct indicators, mean +- 1.96 sd / sqrt(n).
+
+The last line printed is a JSON object:
+``{"cut": L, "curve": {"semantic": {"4": acc, ..., "64": acc}, ...}, "semantic_minus_random":
+{"4": {"diff", "lo", "hi"}, ...}, "all_tokens": acc, "samples": n, ...}``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from learning.data import load_dataset  # noqa: E402
+from learning.recipes import read_weights, recipe_from_metadata, shipped_path  # noqa: E402
+from learning.split_vit import SplitViT  # noqa: E402
+from learning.tokens import patch_importance, select_tokens  # noqa: E402
+
+KS = (4, 8, 16, 32, 64)
+#: name -> (policy, fuse)
+SELECTIONS = {
+    "semantic": ("semantic", True),
+    "semantic_nofuse": ("semantic", False),
+    "random": ("random", True),
+    "norm": ("norm", True),
+}
+
+
+def paired_interval(a: np.ndarray, b: np.ndarray) -> dict:
+    """Mean of ``a - b`` (per-image 0/1 correct indicators) and its normal 95 % interval."""
+    d = a.astype(np.float64) - b.astype(np.float64)
+    mean = float(d.mean())
+    half = 1.96 * float(d.std(ddof=1)) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
+    return {"diff": mean, "lo": mean - half, "hi": mean + half}
+
+
+@torch.no_grad()
+def correct_indicators(model: SplitViT, data, samples: int, batch_size: int, ranking: str,
+                       seed: int) -> dict[str, dict[int, np.ndarray]]:
+    """``{selection: {K: bool [samples]}}``: whether each test image is classified right."""
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    out = {name: {k: [] for k in KS} for name in SELECTIONS}
+    for start in range(0, samples, batch_size):
+        x, y = data.batch(np.arange(start, min(start + batch_size, samples)))
+        tokens, cls_attn = model.device_forward(x)
+        importance = patch_importance(cls_attn, model.num_prefix_tokens)
+        for name, (policy, fuse) in SELECTIONS.items():
+            for k in KS:
+                sel = select_tokens(tokens, importance, k, policy, ranking, fuse, gen, model.num_prefix_tokens)
+                out[name][k].append((model.server_forward(sel.tokens).argmax(1) == y).numpy())
+    return {name: {k: np.concatenate(v) for k, v in per_k.items()} for name, per_k in out.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cut", type=int, default=None, help="blocks on the device (default: the recipe's cut)")
+    p.add_argument("--weights", default=None, help="a .safetensors file from `sflsim pretrain --recipe` (default: shipped)")
+    p.add_argument("--samples", type=int, default=10_000, help="test images (the first N)")
+    p.add_argument("--ranking", choices=("sample", "batch"), default="sample")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random selection")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    path = Path(args.weights) if args.weights else shipped_path()
+    data = path.read_bytes()
+    state, meta = read_weights(data)
+    recipe = recipe_from_metadata(meta)
+    cut = recipe.model.cut if args.cut is None else args.cut
+    if not 1 <= cut <= recipe.model.depth:
+        p.error(f"--cut must be in [1, {recipe.model.depth}] (the [CLS] attention needs a device block), got {cut}")
+    model = SplitViT(dataclasses.replace(recipe.model, cut=cut), seed=0, backbone_state=state)
+    _, test = load_dataset(recipe.dataset, image_size=recipe.model.img_size)
+    n = min(args.samples, len(test))
+
+    start = time.perf_counter()
+    hits = correct_indicators(model, test, n, args.batch_size, args.ranking, args.seed)
+    seconds = time.perf_counter() - start
+
+    curve = {name: {str(k): float(v.mean()) for k, v in per_k.items()} for name, per_k in hits.items()}
+    diff = {str(k): paired_interval(hits["semantic"][k], hits["random"][k]) for k in KS}
+    all_tokens = curve["semantic"][str(KS[-1])]
+    print(f"token curve: {path.name}, cut {cut}, {n} test images, ranking {args.ranking}, "
+          f"all tokens {all_tokens:.4f}")
+    print(f"{'K':>3} " + " ".join(f"{name:>16}" for name in SELECTIONS) + "   semantic - random [95 % CI]")
+    for k in KS:
+        d = diff[str(k)]
+        print(f"{k:>3} " + " ".join(f"{curve[name][str(k)]:>16.4f}" for name in SELECTIONS)
+              + f"   {d['diff']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}]")
+    print(json.dumps({
+        "cut": cut, "curve": curve, "semantic_minus_random": diff, "all_tokens": all_tokens,
+        "samples": n, "ranking": args.ranking, "batch_size": args.batch_size, "seed": args.seed,
+        "weights": str(path), "sha256": hashlib.sha256(data).hexdigest(), "threads": args.threads,
+        "seconds": round(seconds, 1), "loadavg": list(os.getloadavg()),
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,7 +11,7 @@ with PL the path loss at its current distance, S its shadowing (dB) and h its fa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -42,17 +42,39 @@ class ChannelConfig:
             low-mobility links, e.g. the EPA 5 Hz channel). 0 freezes a still device's fading.
     """
 
-    pathloss_model: str = "3gpp-uma-nlos"
-    carrier_frequency_hz: float = 3.5e9
-    bs_height_m: float | None = None
-    ut_height_m: float = 1.5
-    shadowing: bool = True
-    shadowing_std_db: float | None = None
-    decorrelation_m: float | None = None
-    fading: str = "rayleigh"
-    rician_k_db: float = 9.0
-    per_rb_fading: bool = False
-    min_doppler_speed_mps: float = 3.0 / 3.6
+    pathloss_model: str = field(
+        default="3gpp-uma-nlos", metadata={"help": "path-loss model, one of netsim.pathloss.MODELS", "unit": ""}
+    )
+    carrier_frequency_hz: float = field(
+        default=3.5e9, metadata={"help": "carrier frequency", "unit": "Hz"}
+    )
+    bs_height_m: float | None = field(
+        default=None, metadata={"help": "base-station antenna height; None: the model's default (UMa 25 m, UMi 10 m)", "unit": "m"}
+    )
+    ut_height_m: float = field(
+        default=1.5, metadata={"help": "device antenna height", "unit": "m"}
+    )
+    shadowing: bool = field(
+        default=True, metadata={"help": "apply log-normal shadowing", "unit": ""}
+    )
+    shadowing_std_db: float | None = field(
+        default=None, metadata={"help": "shadowing standard deviation; None: the model's (TR 38.901)", "unit": "dB"}
+    )
+    decorrelation_m: float | None = field(
+        default=None, metadata={"help": "shadowing decorrelation distance; None: the model's; inf: constant", "unit": "m"}
+    )
+    fading: str = field(
+        default="rayleigh", metadata={"help": "small-scale fading: rayleigh, rician or none", "unit": ""}
+    )
+    rician_k_db: float = field(
+        default=9.0, metadata={"help": "Rician K factor (9 dB: mean K of UMa LOS, TR 38.901 Table 7.5-6)", "unit": "dB"}
+    )
+    per_rb_fading: bool = field(
+        default=False, metadata={"help": "independent fading per resource block (else flat over the band)", "unit": ""}
+    )
+    min_doppler_speed_mps: float = field(
+        default=3.0 / 3.6, metadata={"help": "fading Doppler is at least this speed's (moving scatterers around a still device)", "unit": "m/s"}
+    )
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.min_doppler_speed_mps) and self.min_doppler_speed_mps >= 0):

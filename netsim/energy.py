@@ -39,12 +39,24 @@ class DeviceConfig:
         battery_j_range: Initial battery energy range in J.
     """
 
-    cpu_hz_range: tuple[float, float] = (1.0e9, 2.0e9)
-    flops_per_cycle: float = 8.0
-    kappa: float = 1e-28
-    max_tx_power_dbm: float = 23.0
-    energy_budget_j: float = 20.0
-    battery_j_range: tuple[float, float] = (2.0e4, 5.0e4)
+    cpu_hz_range: tuple[float, float] = field(
+        default=(1.0e9, 2.0e9), metadata={"help": "CPU frequency range, drawn uniformly per device", "unit": "Hz"}
+    )
+    flops_per_cycle: float = field(
+        default=8.0, metadata={"help": "FLOPs per CPU cycle (SIMD width x cores used)", "unit": ""}
+    )
+    kappa: float = field(
+        default=1e-28, metadata={"help": "effective switched capacitance of the CPU", "unit": "J/(cycle Hz^2)"}
+    )
+    max_tx_power_dbm: float = field(
+        default=23.0, metadata={"help": "maximum transmit power (23 dBm: power class 3)", "unit": "dBm"}
+    )
+    energy_budget_j: float = field(
+        default=20.0, metadata={"help": "energy each device may spend in one round", "unit": "J"}
+    )
+    battery_j_range: tuple[float, float] = field(
+        default=(2.0e4, 5.0e4), metadata={"help": "initial battery energy range, drawn uniformly per device", "unit": "J"}
+    )
 
     def __post_init__(self) -> None:
         _check_range("cpu_hz_range", self.cpu_hz_range)
@@ -69,8 +81,12 @@ class ServerConfig:
             ``flops_per_s``, further jobs queue first-come first-served.
     """
 
-    flops_per_s: float = 20e12
-    parallel_slots: int = 1
+    flops_per_s: float = field(
+        default=20e12, metadata={"help": "compute speed of one server slot", "unit": "FLOP/s"}
+    )
+    parallel_slots: int = field(
+        default=1, metadata={"help": "jobs the server runs at once; further jobs queue first-come first-served", "unit": ""}
+    )
 
     def __post_init__(self) -> None:
         if not self.flops_per_s > 0:

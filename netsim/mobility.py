@@ -21,7 +21,7 @@ step is short against legs and pauses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,7 +32,9 @@ from netsim.units import kmh_to_mps
 class StaticConfig:
     """Devices fixed at uniform positions in an annulus ``inner_radius_m <= r <= cell radius``."""
 
-    inner_radius_m: float = 10.0
+    inner_radius_m: float = field(
+        default=10.0, metadata={"help": "devices are placed at least this far from the base station", "unit": "m"}
+    )
 
     def __post_init__(self) -> None:
         if not self.inner_radius_m >= 0:
@@ -48,8 +50,12 @@ class RandomWaypointConfig:
         pause_s: Pause at each waypoint (s).
     """
 
-    speed_range_mps: tuple[float, float] = (0.5, 1.5)
-    pause_s: float = 2.0
+    speed_range_mps: tuple[float, float] = field(
+        default=(0.5, 1.5), metadata={"help": "leg speed range, drawn uniformly per leg", "unit": "m/s"}
+    )
+    pause_s: float = field(
+        default=2.0, metadata={"help": "pause at each waypoint", "unit": "s"}
+    )
 
     def __post_init__(self) -> None:
         lo, hi = self.speed_range_mps
@@ -73,12 +79,24 @@ class HighwayConfig:
         start_in_cell: Place every vehicle inside the cell at the start (else uniform on road).
     """
 
-    lanes: int = 4
-    lane_width_m: float = 3.5
-    offset_m: float = 30.0
-    speed_range_kmh: tuple[float, float] = (60.0, 130.0)
-    road_length_m: float | None = None
-    start_in_cell: bool = True
+    lanes: int = field(
+        default=4, metadata={"help": "number of lanes; the first half (rounded up) drive towards +x", "unit": ""}
+    )
+    lane_width_m: float = field(
+        default=3.5, metadata={"help": "lane spacing", "unit": "m"}
+    )
+    offset_m: float = field(
+        default=30.0, metadata={"help": "distance from the base station to the nearest lane centre", "unit": "m"}
+    )
+    speed_range_kmh: tuple[float, float] = field(
+        default=(60.0, 130.0), metadata={"help": "vehicle speed range, drawn uniformly per vehicle, then constant", "unit": "km/h"}
+    )
+    road_length_m: float | None = field(
+        default=None, metadata={"help": "length of the wrapped road; None: 4 x cell radius (must exceed the diameter)", "unit": "m"}
+    )
+    start_in_cell: bool = field(
+        default=True, metadata={"help": "place every vehicle inside the cell at the start (else uniform on the road)", "unit": ""}
+    )
 
     def __post_init__(self) -> None:
         if not (isinstance(self.lanes, int) and self.lanes >= 1):

@@ -14,7 +14,7 @@ averaged over all blocks, with its power spread evenly over ``B``. With explicit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -54,13 +54,27 @@ class OfdmaConfig:
         max_spectral_efficiency: Cap in bit/s/Hz, or None for pure Shannon.
     """
 
-    channel_bandwidth_hz: float = 20e6
-    subcarrier_spacing_hz: float = 30e3
-    guard: str = "38.101"
-    bs_noise_figure_db: float = 5.0
-    ue_noise_figure_db: float = 9.0
-    bs_tx_power_dbm: float = 46.0
-    max_spectral_efficiency: float | None = SPECTRAL_EFFICIENCY_256QAM
+    channel_bandwidth_hz: float = field(
+        default=20e6, metadata={"help": "channel bandwidth", "unit": "Hz"}
+    )
+    subcarrier_spacing_hz: float = field(
+        default=30e3, metadata={"help": "subcarrier spacing: 15, 30 or 60 kHz (numerology 0, 1, 2)", "unit": "Hz"}
+    )
+    guard: str = field(
+        default="38.101", metadata={"help": "38.101: resource blocks from TS 38.101-1 Table 5.3.2-1; none: fill the channel", "unit": ""}
+    )
+    bs_noise_figure_db: float = field(
+        default=5.0, metadata={"help": "base-station receiver noise figure (uplink)", "unit": "dB"}
+    )
+    ue_noise_figure_db: float = field(
+        default=9.0, metadata={"help": "device receiver noise figure (downlink)", "unit": "dB"}
+    )
+    bs_tx_power_dbm: float = field(
+        default=46.0, metadata={"help": "base-station transmit power over the whole band", "unit": "dBm"}
+    )
+    max_spectral_efficiency: float | None = field(
+        default=SPECTRAL_EFFICIENCY_256QAM, metadata={"help": "cap on spectral efficiency, or None for pure Shannon", "unit": "bit/s/Hz"}
+    )
 
     def __post_init__(self) -> None:
         if self.subcarrier_spacing_hz not in (15e3, 30e3, 60e3):

@@ -264,7 +264,19 @@ def _bcd(prep: Prepared, lam: float, grid_points: int, max_sweeps: int):
             np.arange(levels), n)
         # Rank the moves with a coarse radio (~1e-6), then time the best few exactly.
         coarse = batch_round_latency_s(prep, moves, iterations=30, newton_steps=1, rtol=1e-6)
-        top = moves[np.argsort(_objective_s(prep, moves, lam, coarse), kind="stable")[:4]]
+        coarse = _objective_s(prep, moves, lam, coarse)
+        top = moves[np.argsort(coarse, kind="stable")[:4]]
+        # Also apply several devices' best moves at once (prefixes of the most promising),
+        # so that a large instance needs few sweeps.
+        per_dev = coarse.reshape(n, levels)
+        gainers = np.flatnonzero(per_dev.min(axis=1) < j_best)
+        gainers = gainers[np.argsort(per_dev[gainers].min(axis=1), kind="stable")]
+        if gainers.size > 1:
+            # [G - 1, n] the first m = 2..G of those moves applied together.
+            applied = np.arange(gainers.size)[None, :] < np.arange(2, gainers.size + 1)[:, None]
+            prefix = np.repeat(kidx[None], gainers.size - 1, axis=0)
+            prefix[:, gainers] = np.where(applied, per_dev[gainers].argmin(axis=1), kidx[gainers])
+            top = np.vstack([top, prefix])
         score = _objective_s(prep, top, lam, _exact_tau_s(prep, top))
         best = int(np.argmin(score))
         evaluated += moves.shape[0]

@@ -9,7 +9,9 @@ the same output ``[B, N, D]`` (row-major over the grid), so everything downstrea
 embeddings, token selection by grid index, the cut -- is unchanged.
 
 GroupNorm is used where the paper uses BatchNorm: it keeps no running statistics, so a frozen
-device part stays frozen in train mode and its activations do not depend on the batch.
+device part stays frozen in train mode and its activations do not depend on the batch. Its
+statistics are pooled over the whole image, so a token also depends (weakly) on pixels outside
+its 7x7 receptive field.
 
 Source:
     Xiao et al., "Early Convolutions Help Transformers See Better", NeurIPS 2021 (the

@@ -24,8 +24,10 @@ def _batch(cfg, b=6, seed=0):
 
 @pytest.mark.parametrize("cut", [0, 1, 3])
 @pytest.mark.parametrize("fused", [False, True])
-def test_split_step_with_all_tokens_equals_unsplit_training(tiny_model_config, cut, fused):
-    cfg = replace(tiny_model_config, cut=cut, device_trainable=True, lora_targets=("qkv", "fc1"), fused_attention=fused)
+@pytest.mark.parametrize("stem", ["linear", "conv"])
+def test_split_step_with_all_tokens_equals_unsplit_training(tiny_model_config, cut, fused, stem):
+    cfg = replace(tiny_model_config, cut=cut, device_trainable=True, lora_targets=("qkv", "fc1"),
+                  fused_attention=fused, stem=stem)
     model = SplitViT(cfg, seed=0)
     _nonzero_lora(model)
     x, y = _batch(cfg)
@@ -41,8 +43,9 @@ def test_split_step_with_all_tokens_equals_unsplit_training(tiny_model_config, c
             torch.testing.assert_close(p.grad, ref_grads[n], rtol=1e-5, atol=1e-7, msg=n)
 
 
-def test_logits_of_split_forward_equal_timm_forward(tiny_model_config):
-    model = SplitViT(replace(tiny_model_config, cut=2), seed=1).eval()
+@pytest.mark.parametrize("stem", ["linear", "conv"])
+def test_logits_of_split_forward_equal_timm_forward(tiny_model_config, stem):
+    model = SplitViT(replace(tiny_model_config, cut=2, stem=stem), seed=1).eval()
     x, _ = _batch(tiny_model_config)
     with torch.no_grad():
         tokens, _ = model.device_forward(x)
@@ -90,7 +93,7 @@ def test_backbone_state_round_trip(tiny_model_config):
 @pytest.mark.parametrize(
     "field, value",
     [("model_name", "resnet50"), ("model_name", "vit_no_such_model"), ("cut", 4), ("cut", -1),
-     ("lora_targets", ("mlp",)), ("patch_size", 5), ("lora_rank", 0)],
+     ("lora_targets", ("mlp",)), ("patch_size", 5), ("lora_rank", 0), ("stem", "vgg")],
 )
 def test_bad_config_names_field_and_value(tiny_model_config, field, value):
     with pytest.raises(ValueError, match=field) as err:
@@ -101,3 +104,36 @@ def test_bad_config_names_field_and_value(tiny_model_config, field, value):
 def test_cut_beyond_timm_default_depth():
     with pytest.raises(ValueError, match="cut"):
         SplitViT(SplitViTConfig(img_size=16, patch_size=4, depth=None, embed_dim=48, num_heads=3, cut=13), seed=0)
+
+
+def test_conv_stem_makes_the_linear_embeddings_token_grid(tiny_model_config):
+    from learning.stem import ConvStem
+
+    linear = SplitViT(tiny_model_config, seed=0).vit.patch_embed
+    conv = SplitViT(replace(tiny_model_config, stem="conv"), seed=0).vit.patch_embed
+    assert isinstance(conv, ConvStem)
+    assert conv.num_patches == linear.num_patches == 16 and tuple(conv.grid_size) == tuple(linear.grid_size) == (4, 4)
+    assert conv.feat_ratio() == 4
+    x, _ = _batch(tiny_model_config, b=2)
+    assert conv(x).shape == linear(x).shape == (2, 16, tiny_model_config.embed_dim)
+
+
+def test_conv_stem_tokens_are_row_major_and_local(tiny_model_config):
+    # two stride-2 3x3 convolutions (padding 1) see pixels 4i-3 .. 4i+3 for grid row/column i, so
+    # a change at pixel (15, 15) -- grid row 3, column 3, token 15 in row-major order -- reaches
+    # token 15 directly; the others move only through GroupNorm's per-image statistics, far less
+    stem = SplitViT(replace(tiny_model_config, stem="conv"), seed=0).vit.patch_embed.eval()
+    x, _ = _batch(tiny_model_config, b=1)
+    y = x.clone()
+    y[..., 15, 15] += 5.0
+    with torch.no_grad():
+        change = (stem(x) - stem(y)).abs().amax(-1)[0]
+    assert int(change.argmax()) == 15
+    far = [i for i in range(16) if i not in (10, 11, 14, 15)]
+    assert change[far].max() < 0.2 * change[15]
+
+
+@pytest.mark.parametrize("patch_size", [3, 1])
+def test_conv_stem_needs_a_power_of_two_patch(patch_size):
+    with pytest.raises(ValueError, match="patch_size"):
+        SplitViTConfig(img_size=12, patch_size=patch_size, depth=2, embed_dim=48, num_heads=3, stem="conv")

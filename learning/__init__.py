@@ -11,6 +11,7 @@ Modules, one concept each:
 * :mod:`learning.quantize` -- per-token min-max quantisation and the payloads' bits.
 * :mod:`learning.split_step` -- one training step, split at the cut or whole.
 * :mod:`learning.costs` -- FLOPs and bits of a step, measured on the real code path.
-* :mod:`learning.federated` -- the :class:`~learning.federated.Learner` and its variants.
+* :mod:`learning.federated` -- the :class:`~learning.federated.Learner`.
+* :mod:`learning.strategies` -- how local results become the model (split-federated, ...).
 * :mod:`learning.pretrain` -- backbone weights: own pretraining (cached), timm, file.
 """

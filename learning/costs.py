@@ -27,7 +27,7 @@ class StepCost:
     Attributes:
         device_forward_flops: device forward, token selection included, FLOPs.
         device_backward_flops: device backward (0 when the device part is frozen), FLOPs.
-        server_flops: server forward + backward, FLOPs (0 for whole-model variants).
+        server_flops: server forward + backward, FLOPs (0 for whole-model steps).
         uplink_bits: activations (+ quantiser side information) and labels sent, bits.
         downlink_bits: gradient of the sent activations returned, bits.
         adapter_bits: per round, the adapters a device uploads (and downloads) for
@@ -65,8 +65,8 @@ def adapter_bits(model: SplitViT, shared: str) -> int:
 
     Args:
         model: the model.
-        shared: ``"device"`` (the device part's trainable weights, split variants),
-            ``"all"`` (every trainable weight, whole-model variants) or ``"none"``.
+        shared: ``"device"`` (the device part's trainable weights, split strategies),
+            ``"all"`` (every trainable weight, federated whole-model strategy) or ``"none"``.
     """
     total = 0
     for name, p in model.named_parameters():

@@ -68,30 +68,3 @@ def encode(x: torch.Tensor, bits: int | None) -> Payload:
     codes = ((x - lo) / step).round_().clamp_(0, levels)
     codes = codes.to(torch.uint8 if bits <= 8 else torch.int32)
     return Payload(codes, bits, (lo, step))
-
-
-class _StraightThrough(torch.autograd.Function):
-    """Forward: the quantised-then-dequantised tensor; backward: the identity."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, bits: int) -> torch.Tensor:  # type: ignore[override]
-        return encode(x, bits).dequantize().to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        return grad, None
-
-
-def fake_quantize(x: torch.Tensor, bits: int | None) -> torch.Tensor:
-    """``x`` after a round trip through a ``bits``-bit payload, with straight-through gradient.
-
-    Args:
-        x: ``[..., D]``.
-        bits: bits per value, or ``None`` for the identity.
-
-    Returns:
-        Same shape and dtype as ``x``.
-    """
-    if bits is None:
-        return x
-    return _StraightThrough.apply(x, bits)

@@ -41,15 +41,17 @@ class TokenOptions:
         policy: ``semantic``, ``random``, ``norm`` or ``all``.
         ranking: ``batch`` or ``sample``.
         fuse: append the fused token of the dropped ones.
-        uplink_bits: bits per activation value, ``None`` for float32.
-        downlink_bits: bits per gradient value, ``None`` for float32.
+        uplink_bits_per_value: quantisation width of the activations, bits per value,
+            ``None`` for float32.
+        downlink_bits_per_value: quantisation width of the returned gradients, bits per
+            value, ``None`` for float32.
     """
 
     policy: str = "semantic"
     ranking: str = "batch"
     fuse: bool = True
-    uplink_bits: int | None = None
-    downlink_bits: int | None = None
+    uplink_bits_per_value: int | None = None
+    downlink_bits_per_value: int | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def split_step(
     trainable = model.device_trainable
     with meter("device_forward"), torch.set_grad_enabled(trainable):
         sel, _ = device_select(model, images, k, options, generator)
-        up = encode(sel.tokens, options.uplink_bits)
+        up = encode(sel.tokens, options.uplink_bits_per_value)
         up_labels = encode(labels.to(label_dtype(model.config.num_classes)), None)
     with meter("server"):
         # the cut: the server's leaf is what it decoded, so its gradient is straight-through
@@ -124,7 +126,7 @@ def split_step(
     down_bits = 0
     if trainable:
         with meter("device_backward"):
-            down = encode(received.grad, options.downlink_bits)
+            down = encode(received.grad, options.downlink_bits_per_value)
             sel.tokens.backward(down.dequantize().to(sel.tokens.dtype))
             down_bits = down.bits
     return StepOutcome(float(loss.detach()), up.bits + up_labels.bits, down_bits, sel.kept)
@@ -133,7 +135,7 @@ def split_step(
 def whole_step(
     model: SplitViT, images: torch.Tensor, labels: torch.Tensor, meter: Meter = _no_meter
 ) -> StepOutcome:
-    """Forward and backward of the unsplit model (fed-lora, local-lora, the reference).
+    """Forward and backward of the unsplit model (whole-model strategies, the reference).
 
     All of it runs on the device: the forward is metered as ``device_forward`` and the
     backward as ``device_backward``; nothing crosses a cut.

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-POLICIES = ("semantic", "random", "norm", "all")
+TOKEN_POLICIES = ("semantic", "random", "norm", "all")
 RANKINGS = ("batch", "sample")
 
 
@@ -90,7 +90,7 @@ def _scores(
     elif policy == "random":
         return torch.rand((1 if ranking == "batch" else b, n), generator=generator)
     else:
-        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+        raise ValueError(f"policy must be one of {TOKEN_POLICIES}, got {policy!r}")
     return s.detach().sum(0, keepdim=True) if ranking == "batch" else s.detach()
 
 
@@ -126,7 +126,7 @@ def select_tokens(
         importance: ``[B, N]`` from :func:`patch_importance`; ``None`` only for policies
             that do not need it (then fusion weights are uniform).
         k: patch tokens to keep, in ``[1, N]``; ignored by ``all``.
-        policy: one of :data:`POLICIES`.
+        policy: one of :data:`TOKEN_POLICIES`.
         ranking: one of :data:`RANKINGS`.
         fuse: append the importance-weighted mean of the dropped tokens (EViT); the weights
             are detached, so the device's gradient reaches the fused tokens but not the
@@ -137,8 +137,8 @@ def select_tokens(
     Returns:
         The :class:`Selection`.
     """
-    if policy not in POLICIES:
-        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    if policy not in TOKEN_POLICIES:
+        raise ValueError(f"policy must be one of {TOKEN_POLICIES}, got {policy!r}")
     if ranking not in RANKINGS:
         raise ValueError(f"ranking must be one of {RANKINGS}, got {ranking!r}")
     b, t, d = tokens.shape
@@ -181,15 +181,15 @@ def retention_curve(
 
     Args:
         importance: ``[B, N]`` from :func:`patch_importance`.
-        policy: one of :data:`POLICIES`.
+        policy: one of :data:`TOKEN_POLICIES`.
         ranking: one of :data:`RANKINGS`.
         tokens: ``[B, prefix + N, D]``, needed by ``norm``.
 
     Returns:
         ``float64 [N + 1]``: ``f[0] = 0``, non-decreasing, ``f[N] = 1``.
     """
-    if policy not in POLICIES:
-        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    if policy not in TOKEN_POLICIES:
+        raise ValueError(f"policy must be one of {TOKEN_POLICIES}, got {policy!r}")
     if ranking not in RANKINGS:
         raise ValueError(f"ranking must be one of {RANKINGS}, got {ranking!r}")
     imp = importance.detach().double()

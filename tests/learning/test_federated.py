@@ -34,17 +34,17 @@ def test_fedavg_weighted_average():
 def test_aggregate_averages_only_the_given_devices(tiny_model_config, tiny_train, tiny_test):
     full = make(tiny_model_config, tiny_train, tiny_test)
     full.train_round([0, 1, 2], 6)
-    pending = {d: s for d, (s, _) in full._pending.items()}
+    pending = {d: s for d, (s, _) in full.pending.items()}
     full.aggregate([0, 1])
     sizes = [len(full.partitions[d]) for d in (0, 1)]
     expected = {k: (sizes[0] * pending[0][k].double() + sizes[1] * pending[1][k].double()) / sum(sizes) for k in pending[0]}
     for k, v in expected.items():
-        torch.testing.assert_close(full._global[k], v.float())
+        torch.testing.assert_close(full.global_state[k], v.float())
     # device 2's training changed nothing: the same as never having trained it
     only = make(tiny_model_config, tiny_train, tiny_test)
     only.train_round([0, 1], 6)
     only.aggregate([0, 1])
-    assert states_equal(full._global, only._global)
+    assert states_equal(full.global_state, only.global_state)
 
 
 def test_reports(tiny_model_config, tiny_train, tiny_test):
@@ -68,8 +68,8 @@ def test_bad_budget(tiny_model_config, tiny_train, tiny_test, tokens, match):
 
 
 def test_bad_learner_input(tiny_model_config, tiny_train, tiny_test):
-    with pytest.raises(ValueError, match="variant.*'fedprox'"):
-        LearnerConfig(variant="fedprox")
+    with pytest.raises(ValueError, match="strategy.*'fedprox'"):
+        LearnerConfig(strategy="fedprox")
     with pytest.raises(ValueError, match="local_steps.*0"):
         LearnerConfig(local_steps=0)
     with pytest.raises(ValueError, match="num_classes"):
@@ -84,10 +84,10 @@ def _run(learner, rounds, devices=(0, 1, 2, 3), tokens=(4, 8, 16, 2)):
         learner.aggregate(devices)
 
 
-@pytest.mark.parametrize("variant", ["st-sflora", "split-lora", "local-lora"])
-def test_resume_is_bit_identical(tiny_model_config, tiny_train, tiny_test, variant):
+@pytest.mark.parametrize("strategy", ["split-federated", "split-sequential", "local"])
+def test_resume_is_bit_identical(tiny_model_config, tiny_train, tiny_test, strategy):
     cfg = replace(tiny_model_config, device_trainable=True, lora_dropout=0.1)
-    kw = dict(variant=variant, token_policy="random")
+    kw = dict(strategy=strategy, token_policy="random")
     straight = make(cfg, tiny_train, tiny_test, **kw)
     _run(straight, 3)
     first = make(cfg, tiny_train, tiny_test, **kw)
@@ -97,9 +97,9 @@ def test_resume_is_bit_identical(tiny_model_config, tiny_train, tiny_test, varia
     resumed = make(cfg, tiny_train, tiny_test, **kw)
     resumed.load_state_dict(state)
     _run(resumed, 2)
-    assert states_equal(straight._global, resumed._global)
-    for d in straight._device_states:
-        assert states_equal(straight._device_states[d], resumed._device_states[d])
+    assert states_equal(straight.global_state, resumed.global_state)
+    for d in straight.device_states:
+        assert states_equal(straight.device_states[d], resumed.device_states[d])
     assert straight.evaluate() == resumed.evaluate()
 
 
@@ -112,7 +112,7 @@ def test_probes_and_costs_do_not_touch_training_streams(tiny_model_config, tiny_
     b.evaluate()
     _run(a, 1)
     _run(b, 1)
-    assert states_equal(a._global, b._global)
+    assert states_equal(a.global_state, b.global_state)
 
 
 def test_training_learns(tiny_model_config, tiny_train, tiny_test):
@@ -141,36 +141,42 @@ def test_retention_and_token_examples(tiny_model_config, tiny_train, tiny_test):
     assert ex["tokens"].tolist() == [5, 5, 5]
 
 
-@pytest.mark.parametrize("variant", ["sflora", "split-lora", "fed-lora", "local-lora"])
-def test_variants(tiny_model_config, tiny_train, tiny_test, variant):
-    learner = make(tiny_model_config, tiny_train, tiny_test, variant=variant)
+@pytest.mark.parametrize("strategy, token_policy", [("split-federated", "all"), ("split-sequential", "all"),
+                                                    ("federated", "semantic"), ("local", "semantic")])
+def test_strategies(tiny_model_config, tiny_train, tiny_test, strategy, token_policy):
+    learner = make(tiny_model_config, tiny_train, tiny_test, strategy=strategy, token_policy=token_policy)
     reports = learner.train_round([0, 1], 4)
-    assert all(r.tokens == 16 for r in reports)  # only st-sflora drops tokens
+    assert all(r.tokens == 16 for r in reports)  # all tokens: whole model, or the 'all' token policy
     learner.aggregate([0, 1])
     acc, loss = learner.evaluate()
     assert 0 <= acc <= 1 and np.isfinite(loss)
     cost = learner.step_cost(4)
-    if variant in ("fed-lora", "local-lora"):
+    if strategy in ("federated", "local"):
         assert cost.uplink_bits == 0 and cost.server_flops == 0 and cost.device_backward_flops > 0
-        assert (cost.adapter_bits > 0) == (variant == "fed-lora")
+        assert (cost.adapter_bits > 0) == (strategy == "federated")
     else:
         assert cost.uplink_bits > 0 and cost.server_flops > 0
 
 
-def test_split_lora_is_sequential(tiny_model_config, tiny_train, tiny_test):
-    learner = make(tiny_model_config, tiny_train, tiny_test, variant="split-lora")
+def test_split_sequential_continues_from_the_previous_device(tiny_model_config, tiny_train, tiny_test):
+    learner = make(tiny_model_config, tiny_train, tiny_test, strategy="split-sequential")
     learner.train_round([2, 0])
-    after_two = learner._pending[2][0]
+    after_two, after_zero = learner.pending[2][0], learner.pending[0][0]
     learner.aggregate([2, 0])
-    assert states_equal(learner._global, learner._pending.get(0, (learner._global,))[0])
-    assert not states_equal(learner._global, after_two)
+    # The model is what the last device in training order left, not an average.
+    assert states_equal(learner.global_state, after_zero)
+    assert not states_equal(learner.global_state, after_two)
+    # Device 0 started from device 2's result: alone, from the initial model, it ends elsewhere.
+    alone = make(tiny_model_config, tiny_train, tiny_test, strategy="split-sequential")
+    alone.train_round([0])
+    assert not states_equal(alone.pending[0][0], after_zero)
 
 
-def test_local_lora_evaluates_each_device_model(tiny_model_config, tiny_train, tiny_test):
-    learner = make(tiny_model_config, tiny_train, tiny_test, variant="local-lora")
+def test_local_evaluates_each_device_model(tiny_model_config, tiny_train, tiny_test):
+    learner = make(tiny_model_config, tiny_train, tiny_test, strategy="local")
     learner.train_round([0], 4)
     learner.aggregate([0])
-    per_device = [learner._evaluate_state(learner._model_of(d)) for d in range(4)]
+    per_device = [learner.evaluate_state(learner.strategy.model_of(learner, d)) for d in range(4)]
     acc, loss = learner.evaluate()
     assert acc == pytest.approx(np.mean([a for a, _ in per_device])) and loss == pytest.approx(np.mean([l for _, l in per_device]))
     assert per_device[0] != per_device[1] and per_device[1] == per_device[2]

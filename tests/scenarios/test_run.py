@@ -167,6 +167,6 @@ def test_every_scenario_runs_small(tmp_path, fmnist_dir, scenario):
         assert channel["speed_mps"].between(60 / 3.6, 130 / 3.6).all()
     if scenario == "dense-cell":
         # 20 % of the devices are sampled each round; the rest are recorded as not sampled.
-        per_round = decisions[decisions["status"] != "not-selected"].groupby("round").size()
+        per_round = decisions[decisions["status"] != "not-scheduled"].groupby("round").size()
         assert (per_round == 3).all()
-        assert (decisions.loc[decisions["status"] == "not-selected", "reason"] == "not-sampled").all()
+        assert (decisions.loc[decisions["status"] == "not-scheduled", "reason"] == "not-sampled").all()

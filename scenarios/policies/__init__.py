@@ -1,0 +1,11 @@
+"""Policies: one class per file, registered by name (see :mod:`scenarios.policies.contract`).
+
+Public API::
+
+    from scenarios.policies import Decision, Policy, RoundView, register_policy
+    from scenarios.policies import available, names, policy_class
+"""
+from scenarios.policies.contract import Decision, Policy, RoundView
+from scenarios.policies.registry import available, names, policy_class, register_policy
+
+__all__ = ["Decision", "Policy", "RoundView", "available", "names", "policy_class", "register_policy"]

@@ -1,0 +1,160 @@
+"""What a policy is: the round's view it decides from, the decision it returns, and its class.
+
+A policy is one class in one file, registered by name where it is defined
+(:func:`scenarios.policies.registry.register_policy`). The co-simulation never asks which
+policy it runs: it builds a :class:`RoundView` of the devices to plan, calls
+:meth:`Policy.decide`, and trains and times what the :class:`Decision` says. Arrays of a view
+and of a decision hold one entry per planned device, in the order of ``RoundView.devices``.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar
+
+import numpy as np
+
+from netsim.allocation import Allocation, AllocationProblem
+from netsim.reasons import Reason
+
+
+@dataclass(frozen=True)
+class RoundView:
+    """What the round's planner sees about the ``m`` devices it may schedule.
+
+    Attributes:
+        devices: ``int [m]`` device ids.
+        gain_lin: ``[m]`` planned uplink channel power gain (large-scale less the fading
+            margin, by default; see ``PlanningConfig``).
+        noise_psd_w_per_hz: receiver noise PSD, W/Hz.
+        total_bandwidth_hz: the uplink band shared by the devices, Hz.
+        max_power_w: ``[m]`` transmit power limits, W.
+        energy_budget_j: ``[m]`` energy each device may spend this round (budget and
+            battery), J.
+        deadline_s: ``[m]`` time by which each device should finish (deadline, time left in the
+            cell, planning margin), s.
+        compute_time_s: ``[m]`` time of the round's work that does not depend on the token
+            budget (device and server compute, gradient downlink), s.
+        compute_energy_j: ``[m]`` device compute energy of that work, J.
+        compute_time_per_token_s: ``[m]`` extra time per kept token, s.
+        compute_energy_per_token_j: ``[m]`` extra device energy per kept token, J.
+        bits_per_token: ``[m]`` uplink bits per kept token over the round's local steps.
+        extra_tokens: token-equivalents sent besides the kept patches ([CLS], fused token,
+            labels, quantiser side information).
+        max_tokens: patch tokens per image, K_max.
+        keep_ratio: the scenario's token share for fixed-ratio policies.
+        rng: the allocation's own random stream (seeded from the run's seed).
+        retention_of: returns ``[m, K_max + 1]`` semantic retention curves f_i(K); read
+            :attr:`retention` instead (computed on first use, it runs the device model).
+    """
+
+    devices: np.ndarray
+    gain_lin: np.ndarray
+    noise_psd_w_per_hz: float
+    total_bandwidth_hz: float
+    max_power_w: np.ndarray
+    energy_budget_j: np.ndarray
+    deadline_s: np.ndarray
+    compute_time_s: np.ndarray
+    compute_energy_j: np.ndarray
+    compute_time_per_token_s: np.ndarray
+    compute_energy_per_token_j: np.ndarray
+    bits_per_token: np.ndarray
+    extra_tokens: float
+    max_tokens: int
+    keep_ratio: float
+    rng: np.random.Generator
+    retention_of: Callable[[], np.ndarray] = field(repr=False)
+
+    @property
+    def num_devices(self) -> int:
+        return int(self.devices.size)
+
+    @functools.cached_property
+    def retention(self) -> np.ndarray:
+        """``[m, K_max + 1]`` retention curves, non-decreasing, f(0) = 0, f(K_max) = 1."""
+        return np.asarray(self.retention_of(), dtype=float)
+
+    def problem(self) -> AllocationProblem:
+        """The view as a :class:`netsim.allocation.AllocationProblem` (one token at least)."""
+        return AllocationProblem(
+            gain_lin=self.gain_lin, noise_psd_w_per_hz=self.noise_psd_w_per_hz,
+            total_bandwidth_hz=self.total_bandwidth_hz, max_power_w=self.max_power_w,
+            energy_budget_j=self.energy_budget_j, deadline_s=self.deadline_s,
+            bits_per_token=self.bits_per_token, extra_tokens=self.extra_tokens,
+            compute_time_s=self.compute_time_s, compute_energy_j=self.compute_energy_j,
+            compute_time_per_token_s=self.compute_time_per_token_s,
+            compute_energy_per_token_j=self.compute_energy_per_token_j,
+            retention=self.retention, min_tokens=1,
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a policy decided for the ``m`` devices of its view.
+
+    Attributes:
+        tokens: ``int [m]`` patch tokens each device keeps per sample (1..K_max).
+        bandwidth_hz: ``[m]`` uplink bandwidth, Hz (the sum over devices at most the band;
+            a sequential schedule gives each device the whole band in turn).
+        power_w: ``[m]`` transmit power, W.
+        status: ``[m]`` :class:`netsim.reasons.Reason` per device: ``Reason.ALLOCATED`` to
+            schedule it, otherwise why not (``DEADLINE``, ``ENERGY``, ``CAPACITY``, ...).
+        planned_ste: the semantic transmission efficiency the plan expects (NaN: none).
+    """
+
+    tokens: np.ndarray
+    bandwidth_hz: np.ndarray
+    power_w: np.ndarray
+    status: np.ndarray
+    planned_ste: float = math.nan
+
+    @classmethod
+    def everyone(cls, view: RoundView, bandwidth_hz: float, power_w: np.ndarray | float) -> "Decision":
+        """Every device scheduled with all tokens, the same bandwidth and the given power."""
+        m = view.num_devices
+        return cls(tokens=np.full(m, view.max_tokens, dtype=int), bandwidth_hz=np.full(m, float(bandwidth_hz)),
+                   power_w=np.broadcast_to(np.asarray(power_w, dtype=float), (m,)).copy(),
+                   status=np.full(m, Reason.ALLOCATED.value, dtype=object))
+
+    @classmethod
+    def from_allocation(cls, alloc: Allocation) -> "Decision":
+        """A :class:`netsim.allocation.Allocation` as a decision."""
+        return cls(tokens=np.asarray(alloc.tokens, dtype=int), bandwidth_hz=np.asarray(alloc.bandwidth_hz, dtype=float),
+                   power_w=np.asarray(alloc.power_w, dtype=float), status=np.asarray(alloc.status, dtype=object),
+                   planned_ste=float(alloc.ste))
+
+
+class Policy:
+    """A policy: how the learner trains under it and how each round's radio is decided.
+
+    Subclass it, set the class attributes, implement :meth:`decide`, and decorate the class
+    with :func:`scenarios.policies.registry.register_policy`.
+
+    Attributes:
+        name: the name used in ``policy=...`` (lower case, dashes).
+        label: display name in figures and tables.
+        description: one line: what it does.
+        reference: the paper it comes from ("" for none).
+        strategy: the learner strategy (:data:`learning.strategies.STRATEGIES`):
+            ``split-federated``, ``split-sequential``, ``federated`` or ``local``.
+        token_policy: which tokens a device keeps (``semantic``, ``random``, ``norm``,
+            ``all``), or ``None`` to use the learner's configured one.
+        schedule: ``parallel`` (OFDMA, all at once) or ``sequential`` (devices take turns).
+        plans_tokens: the decision chooses token budgets from the retention curves (the
+            round's realised STE and token maps are recorded).
+    """
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    description: ClassVar[str]
+    reference: ClassVar[str] = ""
+    strategy: ClassVar[str] = "split-federated"
+    token_policy: ClassVar[str | None] = None
+    schedule: ClassVar[str] = "parallel"
+    plans_tokens: ClassVar[bool] = True
+
+    def decide(self, view: RoundView) -> Decision:
+        """Tokens, bandwidth, power and status of every device of ``view``."""
+        raise NotImplementedError

@@ -1,0 +1,108 @@
+"""The one place that maps names to policies, and loading a user's policy from a file.
+
+Shipped policies register themselves where they are defined::
+
+    @register_policy
+    class MyPolicy(Policy):
+        name = "my-policy"
+        ...
+
+Every module of this package is imported on first lookup, so a new file here is all a new
+shipped policy needs. A user's policy is a class in any Python file, named as
+``path/to/file.py:ClassName`` wherever a policy name is accepted (``--set policy=...``).
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pkgutil
+import sys
+from pathlib import Path
+
+from learning.strategies import STRATEGIES
+from scenarios.policies.contract import Policy
+
+_REGISTRY: dict[str, type[Policy]] = {}
+_FILES: dict[str, type[Policy]] = {}
+
+
+def register_policy(cls: type[Policy]) -> type[Policy]:
+    """Class decorator: add ``cls`` to the registry under ``cls.name``."""
+    _check(cls, cls.__qualname__)
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise ValueError(f"policy name {cls.name!r} is registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _check(cls: object, where: str) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, Policy)):
+        raise ValueError(f"{where} must be a subclass of scenarios.policies.Policy")
+    for attr in ("name", "label", "description"):
+        if not isinstance(getattr(cls, attr, None), str) or not getattr(cls, attr):
+            raise ValueError(f"{where} must set {attr} (a non-empty string)")
+    if cls.strategy not in STRATEGIES:
+        raise ValueError(f"{where}.strategy must be one of {tuple(STRATEGIES)}, got {cls.strategy!r}")
+    if cls.schedule not in ("parallel", "sequential"):
+        raise ValueError(f"{where}.schedule must be 'parallel' or 'sequential', got {cls.schedule!r}")
+
+
+def _load_shipped() -> None:
+    package = importlib.import_module("scenarios.policies")
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in ("contract", "registry"):
+            importlib.import_module(f"scenarios.policies.{info.name}")
+
+
+def names() -> list[str]:
+    """Registered policy names, in the order their modules were imported (alphabetical)."""
+    _load_shipped()
+    return sorted(_REGISTRY)
+
+
+def available() -> list[type[Policy]]:
+    """Registered policy classes, sorted by name."""
+    return [_REGISTRY[n] for n in names()]
+
+
+def policy_class(ref: str) -> type[Policy]:
+    """The policy class of a registered name or of ``path/to/file.py:ClassName``.
+
+    Raises:
+        ValueError: unknown name, missing file or class, or a class that is not a policy.
+    """
+    if ":" in ref and ref.split(":", 1)[0].endswith(".py"):
+        return _from_file(ref)
+    _load_shipped()
+    try:
+        return _REGISTRY[ref]
+    except KeyError:
+        raise ValueError(
+            f"policy must be one of {', '.join(names())} or path/to/file.py:ClassName, got {ref!r}"
+        ) from None
+
+
+def _from_file(ref: str) -> type[Policy]:
+    if ref in _FILES:
+        return _FILES[ref]
+    path_text, class_name = ref.rsplit(":", 1)
+    path = Path(path_text)
+    if not path.is_file():
+        raise ValueError(f"policy file not found: {path_text}")
+    mod_name = f"sflsim_user_policy_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"policy file cannot be imported: {path_text}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # a user's file: report it in one line
+        del sys.modules[mod_name]
+        raise ValueError(f"policy file {path_text} failed to import: {type(exc).__name__}: {exc}") from None
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise ValueError(f"policy file {path_text} has no class {class_name!r}")
+    _check(cls, ref)
+    _FILES[ref] = cls
+    return cls

@@ -34,6 +34,7 @@ from learning.split_vit import SplitViTConfig
 SHIPPED_SHA256 = ""
 SHIPPED_FILE = "default.safetensors"
 _METADATA_KEY = "sflsim_recipe"
+_GEOMETRY = ("model_name", "img_size", "patch_size", "depth", "embed_dim", "num_heads", "num_classes", "stem")
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,12 @@ def load_shipped(model_config: SplitViTConfig) -> tuple[dict[str, torch.Tensor],
     Raises:
         ValueError: file missing, hash mismatch, or a geometry the shipped backbone lacks.
     """
+    shipped = RECIPES["default"].model
+    wrong = [f for f in _GEOMETRY if getattr(model_config, f) != getattr(shipped, f)]
+    if wrong:
+        f = wrong[0]
+        raise ValueError(f"source='shipped' needs model.{f}={getattr(shipped, f)!r} (the shipped "
+                         f"backbone's), got {getattr(model_config, f)!r}")
     path = shipped_path()
     if not path.is_file():
         raise ValueError(f"source='shipped': {str(path)!r} is missing; make it with "
@@ -182,13 +189,6 @@ def load_shipped(model_config: SplitViTConfig) -> tuple[dict[str, torch.Tensor],
     if digest != SHIPPED_SHA256:
         raise ValueError(f"source='shipped': {str(path)!r} has sha256 {digest}, expected {SHIPPED_SHA256}")
     state, meta = read_weights(data)
-    shipped = recipe_from_metadata(meta).model
-    geometry = ("model_name", "img_size", "patch_size", "depth", "embed_dim", "num_heads", "num_classes", "stem")
-    wrong = [f for f in geometry if getattr(model_config, f) != getattr(shipped, f)]
-    if wrong:
-        f = wrong[0]
-        raise ValueError(f"source='shipped' needs model.{f}={getattr(shipped, f)!r} (the shipped "
-                         f"backbone's), got {getattr(model_config, f)!r}")
     return state, {"path": str(path), "sha256": digest, "recipe": meta["recipe"]["name"]}
 
 

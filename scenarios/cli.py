@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sflsim", description="Split federated LoRA fine-tuning over a simulated wireless cell.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    sub.add_parser("list", help="the shipped scenarios")
+    p = sub.add_parser("list", help="the shipped scenarios (or, with --policies, the registered policies)")
+    p.add_argument("--policies", action="store_true", help="list the policies with description and reference")
 
     p = sub.add_parser("show", help="print a scenario's resolved config as TOML-like keys")
     _add_config_options(p)
@@ -109,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "list":
-        return _cmd_list()
+        return _cmd_list(args.policies)
     if args.command in ("plot", "compare"):
         from analysis import cli as analysis_cli
 
@@ -155,9 +156,19 @@ def _set_threads(threads: int | None) -> None:
     torch.set_num_threads(threads or os.cpu_count() or 1)
 
 
-def _cmd_list() -> int:
+def _cmd_list(policies: bool = False) -> int:
     from scenarios.registry import available
 
+    if policies:
+        from scenarios.policies import available as available_policies
+
+        registered = available_policies()
+        width = max(len(p.name) for p in registered)
+        for p in registered:
+            print(f"{p.name:<{width}}  {p.description}")
+            if p.reference:
+                print(f"{'':<{width}}  ({p.reference})")
+        return 0
     scenarios = available()
     width = max(len(s.name) for s in scenarios)
     for s in scenarios:
@@ -169,10 +180,16 @@ def _cmd_show(cfg) -> int:
     from scenarios.overrides import field_paths
 
     for key in field_paths(cfg):
-        value = cfg
+        value, meta = cfg, {}
         for part in key.split("."):
+            # A scenario's Config redeclares fields with new defaults: help comes from the base.
+            meta = next((c.__dataclass_fields__[part].metadata for c in type(value).__mro__
+                         if part in getattr(c, "__dataclass_fields__", {})
+                         and c.__dataclass_fields__[part].metadata), {})
             value = getattr(value, part)
-        print(f"{key} = {value!r}")
+        unit = f"  [{meta['unit']}]" if meta.get("unit") else ""
+        note = f"  # {meta['help']}" if meta.get("help") else ""
+        print(f"{key} = {value!r}{unit}{note}")
     return 0
 
 

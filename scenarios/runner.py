@@ -24,6 +24,7 @@ import pandas as pd
 from scenarios import rundir
 from scenarios.overrides import ConfigError, apply_overrides, to_dict
 from scenarios.registry import Scenario, load
+from scenarios.policies import policy_class
 
 NOT_RESULT_KEYS = ("cache_dir",)
 PACKAGES = ("sflsim", "numpy", "scipy", "simpy", "torch", "timm", "peft", "pandas", "pyarrow")
@@ -106,6 +107,7 @@ def config_record(scenario: Scenario, cfg: Any, sweep: Mapping[str, Any] | None 
         "scenario": cfg.name,
         "scenario_source": scenario.source,
         "policy": cfg.policy,
+        "policy_label": policy_class(cfg.policy).label,
         "seed": cfg.seed,
         "sweep": dict(sweep or {}),
         "config": to_dict(cfg),

@@ -13,8 +13,6 @@ taken as fractions, larger ones as percent already).
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -25,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from analysis import metrics
+from analysis.files import atomic_writer
 from analysis.metrics import MissingDataError, require
 from analysis.style import (COLUMN_WIDTH_IN, LINESTYLES, MISS_COLOR, OTHER_PHASE_COLOR,
                             PAGE_WIDTH_IN, PHASE_COLORS, PHASE_GROUPS, RC_PARAMS, policy_style, si_scale)
@@ -571,8 +570,8 @@ def save_figure(fig: Figure, out_dir: str | Path, name: str,
                 formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
     """Write ``fig`` as ``out_dir/name.png`` and ``out_dir/name.pdf``, each atomically.
 
-    Each file is written to a temporary file in ``out_dir`` and moved into place with
-    ``os.replace``, so a reader never sees a half-written figure.
+    Each file is written by :func:`analysis.files.atomic_writer`, so a reader never sees a
+    half-written figure.
 
     Returns:
         The paths written, in the order of ``formats``.
@@ -583,14 +582,8 @@ def save_figure(fig: Figure, out_dir: str | Path, name: str,
     with mpl.rc_context(RC_PARAMS):
         for fmt in formats:
             target = out / f"{name}.{fmt}"
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".{fmt}", dir=out)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fig.savefig(fh, format=fmt, metadata=_metadata(fmt))
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            with atomic_writer(target) as fh:
+                fig.savefig(fh, format=fmt, metadata=_metadata(fmt))
             written.append(target)
     return written
 

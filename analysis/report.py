@@ -8,14 +8,13 @@ be made (a column or file missing, nothing swept) is skipped with the reason, ne
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from analysis import metrics, plots, tables
+from analysis.files import atomic_write_text
 from analysis.metrics import MissingDataError
 from analysis.traces import Runs, is_run_dir, load_runs
 
@@ -39,14 +38,7 @@ def default_out_dir(run_dirs: Sequence[str | Path], runs: Runs) -> Path:
 
 def _write_text(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text)
     return path
 
 

@@ -15,6 +15,7 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.figure import Figure
 
+from analysis.files import atomic_writer
 from analysis.style import COLUMN_WIDTH_IN, PAGE_WIDTH_IN, RC_PARAMS
 
 #: label, colour (Okabe-Ito), marker, line style of each selection
@@ -108,5 +109,6 @@ def plot_token_curves(paths: Sequence[str | Path], out: str | Path) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with mpl.rc_context(RC_PARAMS):
-        fig.savefig(out)
+        with atomic_writer(out) as fh:
+            fig.savefig(fh, format=out.suffix.lstrip(".") or "png")
     return out

@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
+from analysis.files import atomic_writer
 from analysis.metrics import MissingDataError
 from analysis.style import PAGE_WIDTH_IN, RC_PARAMS
 from analysis.traces import Run, load_run
@@ -145,5 +146,6 @@ def plot_token_maps(run: Run | str | Path, out: str | Path) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with mpl.rc_context(RC_PARAMS):
-        fig.savefig(out, facecolor=fig.get_facecolor())
+        with atomic_writer(out) as fh:
+            fig.savefig(fh, format=out.suffix.lstrip(".") or "png", facecolor=fig.get_facecolor())
     return out

@@ -4,14 +4,14 @@ A run directory holds ``config.json``, ``events.parquet``, ``rounds.parquet``,
 ``decisions.parquet``, ``channel.parquet``, ``token_maps.npz`` and ``checkpoint.pt``
 (format in ``docs/interfaces.md``). Every file is written to a temporary file in the same
 directory, flushed to disk and renamed over the old one, so a reader (or a resumed run)
-sees either the old or the new file, never half of one, whatever moment the process dies.
+sees either the old or the new file, never half of one, whatever moment the process dies
+(:func:`analysis.files.atomic_write_bytes`).
 """
 from __future__ import annotations
 
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from analysis.files import atomic_write_bytes
+
 CONFIG = "config.json"
 EVENTS = "events.parquet"
 ROUNDS = "rounds.parquet"
@@ -28,24 +30,6 @@ DECISIONS = "decisions.parquet"
 CHANNEL = "channel.parquet"
 TOKEN_MAPS = "token_maps.npz"
 CHECKPOINT = "checkpoint.pt"
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -26,7 +26,7 @@ from analysis import metrics
 from analysis.files import atomic_writer
 from analysis.metrics import MissingDataError, require
 from analysis.style import (COLUMN_WIDTH_IN, LINESTYLES, MISS_COLOR, OTHER_PHASE_COLOR,
-                            PAGE_WIDTH_IN, PHASE_COLORS, PHASE_GROUPS, RC_PARAMS, policy_style, si_scale)
+                            PAGE_WIDTH_IN, PHASE_COLORS, PHASE_GROUPS, RC_PARAMS, policy_styles, si_scale)
 from analysis.traces import Run, Runs, as_runs, load_run, make_labels
 
 __all__ = [
@@ -65,8 +65,9 @@ def _run_styles(runs: Runs) -> list[dict]:
     """Line kwargs per run: colour and marker by policy, line style by rank within the policy."""
     seen: dict[str, int] = {}
     styles = []
+    palette = policy_styles(r.policy for r in runs)
     for run in runs:
-        color, marker = policy_style(run.policy)
+        color, marker = palette[run.policy]
         rank = seen.get(run.policy, 0)
         seen[run.policy] = rank + 1
         styles.append({"color": color, "marker": marker,
@@ -222,7 +223,7 @@ def _sweep_lines(fig: Figure, ax, runs: Runs, x: np.ndarray, y: np.ndarray, key:
     groups = _groups(runs, [key])
     for rank_label, (label, idx) in enumerate(groups.items()):
         idx = sorted(idx, key=lambda i: x[i])
-        color, marker = policy_style(runs.runs[idx[0]].policy)
+        color, marker = policy_styles(r.policy for r in runs)[runs.runs[idx[0]].policy]
         same_policy = [l for l, ids in groups.items()
                        if runs.runs[ids[0]].policy == runs.runs[idx[0]].policy]
         ls = LINESTYLES[same_policy.index(label) % len(LINESTYLES)]
@@ -317,7 +318,7 @@ def deadline_miss_rate(runs, key: str = "deadline_s") -> Figure:
     else:
         fig.set_size_inches(COLUMN_WIDTH_IN, max(1.6, 0.8 + 0.28 * len(runs)))
         y = np.arange(len(runs))
-        ax.barh(y, rates, color=[policy_style(r.policy)[0] for r in runs], height=0.6)
+        ax.barh(y, rates, color=[policy_styles(q.policy for q in runs)[r.policy][0] for r in runs], height=0.6)
         ax.set_yticks(y, runs.labels)
         ax.invert_yaxis()
         ax.grid(axis="y", visible=False)
@@ -551,7 +552,7 @@ def ste_accuracy_vs_tokens(runs, exclude: Sequence[str] | None = None) -> Figure
     ax_ste, ax_acc = fig.subplots(1, 2)
     for label, idx in groups.items():
         idx = sorted(idx, key=lambda i: k[i])
-        color, marker = policy_style(runs.runs[idx[0]].policy)
+        color, marker = policy_styles(r.policy for r in runs)[runs.runs[idx[0]].policy]
         ax_ste.plot(k[idx], ste[idx], color=color, marker=marker, label=label)
         ax_acc.plot(k[idx], acc[idx], color=color, marker=marker, label=label)
     ax_ste.set_xlabel("Tokens kept K (mean per device)")

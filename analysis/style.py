@@ -1,15 +1,14 @@
 """The look of every figure: policy colours and markers, phase colours, sizes, SI prefixes.
 
 Colours are the Okabe-Ito palette (readable by colour-blind readers and in greyscale thanks to
-the markers). A policy keeps its colour and marker in every figure; runs of one policy that
+the markers). A policy keeps its colour and marker in every figure of the same runs; runs of one policy that
 differ in a swept value share the colour and differ in line style. Style is applied with
 ``matplotlib.rc_context`` around figure creation and saving, so importing analysis never
 changes the user's matplotlib settings.
 """
 from __future__ import annotations
 
-import zlib
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -40,21 +39,12 @@ RC_PARAMS: dict[str, Any] = {
     "ps.fonttype": 42,
 }
 
-POLICY_STYLE: dict[str, tuple[str, str]] = {
-    "st-sflora": ("#D55E00", "o"),
-    "st-sflora-full": ("#E69F00", "s"),
-    "full-tokens": ("#E69F00", "s"),
-    "sflora": ("#0072B2", "^"),
-    "split-lora": ("#56B4E9", "v"),
-    "fed-lora": ("#009E73", "D"),
-    "local-lora": ("#CC79A7", "P"),
-    "random-tokens": ("#000000", "X"),
-    "equal": ("#7F7F7F", "<"),
-    "fixed-ratio": ("#8C564B", ">"),
-    "exhaustive": ("#BCBD22", "*"),
-}
-_FALLBACK_COLORS = ("#332288", "#117733", "#44AA99", "#88CCEE", "#DDCC77", "#AA4499", "#882255")
-_FALLBACK_MARKERS = ("h", "p", "d", "8", "H", "1", "2")
+# Policy colours and markers, assigned in this order to the policies of a figure sorted by
+# name (Okabe-Ito first, then Paul Tol's muted palette), so that the same set of runs always
+# gets the same colours and no policy name is spelled here.
+PALETTE = ("#D55E00", "#0072B2", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#000000", "#7F7F7F",
+           "#332288", "#117733", "#44AA99", "#88CCEE", "#DDCC77", "#AA4499", "#882255")
+MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">", "*", "h", "p", "d", "8", "H")
 LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)))
 
 # Phases of events.parquet grouped as the timeline and the energy split show them.
@@ -74,12 +64,11 @@ MISS_COLOR = "#C00000"
 OTHER_PHASE_COLOR = "#BBBBBB"
 
 
-def policy_style(policy: str) -> tuple[str, str]:
-    """(colour, marker) of a policy; the same in every figure, also for unknown policies."""
-    if policy in POLICY_STYLE:
-        return POLICY_STYLE[policy]
-    h = zlib.crc32(str(policy).encode())
-    return _FALLBACK_COLORS[h % len(_FALLBACK_COLORS)], _FALLBACK_MARKERS[h % len(_FALLBACK_MARKERS)]
+def policy_styles(policies: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """(colour, marker) of each distinct policy: the i-th name in sorted order gets the i-th
+    entry of :data:`PALETTE` and :data:`MARKERS` (cycling beyond their length)."""
+    names = sorted({str(p) for p in policies})
+    return {name: (PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]) for i, name in enumerate(names)}
 
 
 _PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""),

@@ -24,21 +24,6 @@ import pandas as pd
 REQUIRED_FILES = ("config.json", "events.parquet", "rounds.parquet")
 OPTIONAL_FILES = ("channel.parquet", "token_maps.npz")
 
-# Display names of the policies of issues 4 and 5; unknown policies are shown as written.
-POLICY_NAMES = {
-    "st-sflora": "ST-SFLora",
-    "st-sflora-full": "ST-SFLora-Full",
-    "full-tokens": "ST-SFLora-Full",
-    "sflora": "SFLora",
-    "split-lora": "Split-LoRA",
-    "fed-lora": "Fed-LoRA",
-    "local-lora": "Local-LoRA",
-    "random-tokens": "Random tokens",
-    "equal": "Equal",
-    "fixed-ratio": "Fixed ratio",
-    "exhaustive": "Exhaustive",
-}
-
 # Top-level config keys that differ between runs without describing them.
 _NOISY_CONFIG_KEYS = {"versions", "sweep", "out", "out_dir", "run_dir", "path", "created",
                       "created_at", "hostname", "git", "command"}
@@ -48,9 +33,11 @@ class NotARunError(ValueError):
     """The path is not a run directory: it is missing, not a directory, or lacks a run file."""
 
 
-def policy_display_name(policy: str) -> str:
-    """The name of ``policy`` as shown in legends and tables ("st-sflora" -> "ST-SFLora")."""
-    return POLICY_NAMES.get(str(policy), str(policy))
+def policy_label(config: Mapping) -> str:
+    """The policy's display label as the run recorded it (``policy_label`` in ``config.json``),
+    else its name."""
+    label = config.get("policy_label")
+    return str(label) if label else str(config_value(config, "policy", "?"))
 
 
 def format_value(value: Any) -> str:
@@ -284,7 +271,7 @@ def make_labels(configs: Sequence[Mapping], exclude: Iterable[str] = (),
     scenarios = {str(c.get("scenario", "")) for c in configs}
 
     def base(c: Mapping) -> str:
-        name = policy_display_name(config_value(c, "policy", "?"))
+        name = policy_label(c)
         return f"{c.get('scenario')} / {name}" if len(scenarios) > 1 else name
 
     def with_keys(c: Mapping, sweep: Mapping, extra: Sequence[str]) -> str:

@@ -40,6 +40,11 @@ def _tokens_for(policy: str, snr_db: float, keep_ratio: float | None) -> int:
     return K_MAX // 2
 
 
+# Display labels as the runner writes them into config.json (from the policy registry).
+LABELS = {"st-sflora": "ST-SFLora", "st-sflora-full": "ST-SFLora (all tokens)",
+          "random-tokens": "Random tokens", "fixed-ratio": "Fixed ratio"}
+
+
 def write_fake_run(
     run_dir: Path,
     *,
@@ -63,7 +68,8 @@ def write_fake_run(
     # The layout scenarios/runner.py writes: the resolved config nested under "config",
     # swept values as the strings given on the command line.
     config = {
-        "scenario": scenario, "scenario_source": "builtin", "policy": policy, "seed": seed,
+        "scenario": scenario, "scenario_source": "builtin", "policy": policy,
+        "policy_label": LABELS.get(policy, policy), "seed": seed,
         "sweep": {k: str(v) for k, v in (sweep or {}).items()},
         "config": {"name": scenario, "policy": policy, "seed": seed, "rounds": rounds,
                    "devices": devices, "deadline_s": deadline_s,

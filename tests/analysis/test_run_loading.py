@@ -92,9 +92,9 @@ def test_labels_fall_back_to_differing_config_then_dir_name(tmp_path):
 
 
 def test_make_labels_grouping_and_scenarios():
-    cfgs = [{"policy": "st-sflora", "scenario": "a", "sweep": {"deadline_s": 1}},
-            {"policy": "st-sflora", "scenario": "b", "sweep": {"deadline_s": 2}},
-            {"policy": "my-policy", "scenario": "a", "sweep": {"deadline_s": 2}}]
+    cfgs = [{"policy": "st-sflora", "policy_label": "ST-SFLora", "scenario": "a", "sweep": {"deadline_s": 1}},
+            {"policy": "st-sflora", "policy_label": "ST-SFLora", "scenario": "b", "sweep": {"deadline_s": 2}},
+            {"policy": "my-policy", "scenario": "a", "sweep": {"deadline_s": 2}}]  # no label: the name
     assert make_labels(cfgs) == ["a / ST-SFLora (deadline_s=1)", "b / ST-SFLora (deadline_s=2)",
                                  "a / my-policy (deadline_s=2)"]
     same = make_labels(cfgs[:1] * 2, exclude=["deadline_s"], disambiguate=False)

@@ -38,17 +38,13 @@ def _spelled(name: str, packages: tuple[str, ...]) -> list[str]:
     return [p.relative_to(ROOT).as_posix() for p in sources if quoted.search(p.read_text())]
 
 
-@pytest.mark.xfail(strict=True, reason="analysis/style.py and analysis/traces.py still key display "
-                                       "names and colours by policy name")
 def test_analysis_spells_no_policy_name():
     assert not [f for name in SHIPPED for f in _spelled(name, ("analysis",))]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_each_policy_name_is_spelled_in_exactly_one_source_file(name):
-    sources = [p for pkg in ("netsim", "learning", "scenarios") for p in (ROOT / pkg).rglob("*.py")]
-    quoted = re.compile(rf"""["']{re.escape(name)}["']""")
-    spelled = [p.relative_to(ROOT).as_posix() for p in sources if quoted.search(p.read_text())]
+    spelled = _spelled(name, ("netsim", "learning", "scenarios", "analysis"))
     # netsim's solver functions take their own names (the allocation module is not a policy).
     spelled = [p for p in spelled if not p.startswith("netsim/allocation/")]
     assert len(spelled) == 1 and spelled[0].startswith("scenarios/policies/"), spelled

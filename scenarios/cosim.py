@@ -182,6 +182,8 @@ class CoSimulation:
         view = round_view(state, idx, gain, self.costs, self.plan, self.world.config.ofdma, self.alloc_rng,
                           retention_of)
         decision = self.policy.decide(view)
+        if self.policy.plans_tokens:
+            view.retention  # the realised STE uses the curves of the plan (cached if the policy read them)
         m = idx.size
         for name in ("tokens", "bandwidth_hz", "power_w", "status"):
             if np.shape(getattr(decision, name)) != (m,):

@@ -21,7 +21,7 @@ from learning.federated import Learner
 from learning.pretrain import devices_part, pretrained_backbone
 from netsim.energy import DeviceConfig
 from netsim.world import World
-from scenarios.config import DATASET_CLASSES, DATASETS, DERIVED_KEYS, PARTITIONS, PlanningConfig, ScenarioConfig  # noqa: F401
+from scenarios.config import ScenarioConfig
 from scenarios.cosim import CoSimulation
 from scenarios.policies import policy_class
 

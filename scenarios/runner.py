@@ -68,7 +68,7 @@ class Prepared:
 def resolve(scenario: Scenario, overrides: Mapping[str, Any] | None = None,
             config_file_values: Mapping[str, Any] | None = None, seed: int | None = None) -> Any:
     """The scenario's default config with the file values, then ``--set`` values, then seed."""
-    from scenarios.base import DERIVED_KEYS
+    from scenarios.config import DERIVED_KEYS
 
     for source in (config_file_values or {}, overrides or {}):
         for key in source:

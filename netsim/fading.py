@@ -98,8 +98,27 @@ class BlockFading:
             k_lin = float(db_to_lin(k_factor_db))
             self._diffuse_scale = float(np.sqrt(1.0 / (k_lin + 1.0)))
             phase = rng.uniform(0.0, 2.0 * np.pi, size=(num_devices, 1))
-            self.los = np.sqrt(k_lin / (k_lin + 1.0)) * np.exp(1j * phase)
+            self._los_phasor = np.exp(1j * phase)
+            self.los = np.sqrt(k_lin / (k_lin + 1.0)) * self._los_phasor
         self.diffuse = complex_normal(rng, (num_devices, num_rb))
+
+    def set_k_factor_lin(self, k_lin: np.ndarray) -> None:
+        """Give each device its own Rician K (0: Rayleigh), keeping its LOS phase and its
+        diffuse gains: ``h = sqrt(K/(K+1)) exp(j phi) + sqrt(1/(K+1)) g``, ``E|h|^2 = 1``.
+
+        Used when a device's line-of-sight state changes: the diffuse process goes on
+        unbroken, only the weight of the LOS term changes. Needs a Rician state (built with a
+        ``k_factor_db``), which holds every device's LOS phase.
+
+        Args:
+            k_lin: ``[N]`` linear K factors (>= 0).
+        """
+        if self.k_factor_db is None:
+            raise ValueError("set_k_factor_lin needs a BlockFading built with k_factor_db")
+        # [N, 1]
+        k_col = np.asarray(k_lin, dtype=float)[:, None]
+        self._diffuse_scale = np.sqrt(1.0 / (k_col + 1.0))
+        self.los = np.sqrt(k_col / (k_col + 1.0)) * self._los_phasor
 
     def step(self, rho: np.ndarray, rng: np.random.Generator) -> None:
         """Advance every device by one block: ``g' = rho g + sqrt(1 - rho^2) w``.
@@ -146,7 +165,10 @@ class BlockFading:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Plain arrays that fully describe the state."""
-        return {"diffuse": self.diffuse.copy(), "los": self.los.copy()}
+        state = {"diffuse": self.diffuse.copy(), "los": self.los.copy()}
+        if self.k_factor_db is not None:
+            state["los_phasor"] = self._los_phasor.copy()
+        return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restore the arrays written by :meth:`state_dict`."""
@@ -154,3 +176,5 @@ class BlockFading:
             raise ValueError(f"diffuse shape {state['diffuse'].shape} != {self.diffuse.shape}")
         self.diffuse = np.array(state["diffuse"], dtype=np.complex128)
         self.los = np.array(state["los"], dtype=np.complex128)
+        if "los_phasor" in state:
+            self._los_phasor = np.array(state["los_phasor"], dtype=np.complex128)

@@ -33,6 +33,13 @@ MODELS = (
     "macro-128.1",
 )
 
+#: Models where each device has its own LOS state (:mod:`netsim.los`): the TR 38.901 UMa / UMi
+#: LOS formula for a device in LOS, the NLOS one (``max(PL_LOS, PL'_NLOS)``) otherwise.
+PER_DEVICE_LOS_MODELS = ("3gpp-uma", "3gpp-umi")
+
+#: Every model name :func:`pathloss_db` accepts.
+ALL_MODELS = MODELS + PER_DEVICE_LOS_MODELS
+
 # Default BS heights (m) from TR 38.901 Table 7.4.1-1: UMa 25 m, UMi street canyon 10 m.
 _DEFAULT_BS_HEIGHT_M = {"uma": 25.0, "umi": 10.0}
 
@@ -52,8 +59,8 @@ _MIN_DISTANCE_3GPP_M = 10.0
 
 
 def _check_model(model: str) -> None:
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    if model not in ALL_MODELS:
+        raise ValueError(f"model must be one of {ALL_MODELS}, got {model!r}")
 
 
 def _check_frequency(frequency_hz: float, low_hz: float, high_hz: float) -> None:
@@ -147,6 +154,7 @@ _COEFFS = {
 
 
 def _tr38901_db(scenario, nlos, d2d, d3d, frequency_hz, h_bs, h_ut):
+    # nlos: False, True, or a bool array (per device: True where NLOS), broadcast with d2d.
     k = _COEFFS[scenario]
     fc_ghz = frequency_hz / 1e9
     d_bp = breakpoint_distance_m(frequency_hz, h_bs, h_ut)
@@ -156,10 +164,12 @@ def _tr38901_db(scenario, nlos, d2d, d3d, frequency_hz, h_bs, h_ut):
     pl1 = (k["a1"] + 20.0 * log_fc) + k["b1"] * log_d3d
     pl2 = (k["a1"] + 20.0 * log_fc - k["c2"] * np.log10(d_bp**2 + (h_bs - h_ut) ** 2)) + 40.0 * log_d3d
     pl = np.where(d2d <= d_bp, pl1, pl2)
-    if nlos:
-        pl_nlos = (k["an"] + k["fn"] * log_fc - k["hn"] * (h_ut - 1.5)) + k["bn"] * log_d3d
-        np.maximum(pl, pl_nlos, out=pl)
-    return pl
+    if nlos is False:
+        return pl
+    pl_nlos = np.maximum(pl, (k["an"] + k["fn"] * log_fc - k["hn"] * (h_ut - 1.5)) + k["bn"] * log_d3d)
+    if nlos is True:
+        return pl_nlos
+    return np.where(nlos, pl_nlos, pl)
 
 
 # model name -> (scenario, NLOS?)
@@ -168,6 +178,8 @@ _3GPP = {
     "3gpp-uma-nlos": ("uma", True),
     "3gpp-umi-los": ("umi", False),
     "3gpp-umi-nlos": ("umi", True),
+    "3gpp-uma": ("uma", None),
+    "3gpp-umi": ("umi", None),
 }
 
 
@@ -177,6 +189,8 @@ def pathloss_db(
     frequency_hz: float,
     bs_height_m: float | None = None,
     ut_height_m: ArrayLike = 1.5,
+    *,
+    los: ArrayLike | None = None,
     **params: float,
 ) -> np.ndarray:
     """Path loss of a named model (dB, positive = attenuation).
@@ -189,6 +203,8 @@ def pathloss_db(
         TR 38.901 Table 7.4.1-1 (UMi = street canyon) on the 3D distance, with the breakpoint
         distance d'_BP, effective heights (h_E = 1 m), NLOS = max(PL_LOS, PL'_NLOS).
         Default BS height 25 m (UMa) / 10 m (UMi); UT height 1.5-22.5 m.
+        ``"3gpp-uma"``, ``"3gpp-umi"``: the same formulas with the LOS state given per device
+        by ``los`` (the LOS formula where True, the NLOS one where False).
         ``"macro-128.1"``: ``128.1 + 37.6 log10(d / 1 km)`` (TR 36.814), on the 3D distance
         (2D when ``bs_height_m`` is None).
 
@@ -201,6 +217,8 @@ def pathloss_db(
         frequency_hz: Carrier frequency in Hz (0.5-100 GHz for the 3GPP models).
         bs_height_m: BS antenna height in m; None = model default (see above).
         ut_height_m: UT antenna height in m, broadcast against ``distance_2d_m``.
+        los: bool LOS state, broadcast against ``distance_2d_m``; required by the models of
+            :data:`PER_DEVICE_LOS_MODELS`, refused by the others.
         **params: Model parameters named above, and ``min_distance_m``.
 
     Returns:
@@ -218,10 +236,15 @@ def pathloss_db(
     unknown = set(params) - allowed
     if unknown:
         raise ValueError(f"unknown parameter(s) for model {model!r}: {sorted(unknown)}")
+    if (los is None) == (model in PER_DEVICE_LOS_MODELS):
+        need = "requires" if los is None else "does not take"
+        raise ValueError(f"model {model!r} {need} a per-device los state, got los={los!r}")
 
     d2d = np.asarray(distance_2d_m, dtype=float)
     if model in _3GPP:
         scenario, nlos = _3GPP[model]
+        if nlos is None:
+            nlos = ~np.asarray(los, dtype=bool)
         _check_frequency(frequency_hz, 0.5e9, 100e9)
         h_ut = np.asarray(ut_height_m, dtype=float)
         if h_ut.ndim == 0:
@@ -293,11 +316,37 @@ def los_probability(scenario: str, distance_2d_m: ArrayLike, ut_height_m: ArrayL
     return np.where(d <= 18.0, 1.0, np.minimum(p, 1.0))
 
 
+def fixed_model(model: str, los: bool) -> str:
+    """The fixed-state model a device of a per-device LOS model is in (``"3gpp-uma"`` + LOS ->
+    ``"3gpp-uma-los"``); a fixed model is returned unchanged."""
+    _check_model(model)
+    if model in PER_DEVICE_LOS_MODELS:
+        return f"{model}-{'los' if los else 'nlos'}"
+    return model
+
+
+def fixed_los_state(model: str) -> bool:
+    """The LOS state every device of a fixed model is in.
+
+    ``*-los`` and free space (a clear path by definition) are LOS; ``*-nlos``, macro-128.1
+    (fitted to non-line-of-sight macro cells, TR 36.814) and log-distance (exponent 3.5 by
+    default, an obstructed urban path) are NLOS.
+
+    Raises:
+        ValueError: For a per-device LOS model (its state is per device, not fixed).
+    """
+    _check_model(model)
+    if model in PER_DEVICE_LOS_MODELS:
+        raise ValueError(f"model {model!r} has a per-device LOS state, not a fixed one")
+    return model == "free-space" or model.endswith("-los")
+
+
 def shadowing_std_db(model: str, **params: float) -> float:
     """Shadow-fading standard deviation of a model (dB).
 
     TR 38.901 Table 7.4.1-1: UMa LOS 4, UMa NLOS 6, UMi LOS 4, UMi NLOS 7.82; macro-128.1: 8
-    (TR 36.814); free space: 0; log-distance: param ``shadowing_std_db`` (default 8).
+    (TR 36.814); free space: 0; log-distance: param ``shadowing_std_db`` (default 8). For a
+    per-device LOS model use :func:`fixed_model` first (the value depends on the state).
 
     Args:
         model: One of :data:`MODELS`.
@@ -307,6 +356,8 @@ def shadowing_std_db(model: str, **params: float) -> float:
         Standard deviation in dB.
     """
     _check_model(model)
+    if model in PER_DEVICE_LOS_MODELS:
+        raise ValueError(f"model {model!r}: the shadowing sigma depends on the LOS state; use fixed_model")
     if model == "log-distance":
         return float(params.get("shadowing_std_db", 8.0))
     return _SHADOWING_STD_DB[model]

@@ -16,6 +16,9 @@ class ChannelState:
             resource blocks).
         pathloss_db: Path loss, dB.
         shadowing_db: Shadowing, dB.
+        los: bool, True where the device is in line of sight (per device with the
+            ``3gpp-uma`` / ``3gpp-umi`` models; the same for all devices with a fixed model:
+            :func:`netsim.pathloss.fixed_los_state`).
         positions_m: ``[N, 2]`` positions relative to the base station, m.
         speeds_mps: Speeds, m/s.
         in_cell: True where the device is inside the cell.
@@ -34,6 +37,7 @@ class ChannelState:
     gain_lin: np.ndarray
     pathloss_db: np.ndarray
     shadowing_db: np.ndarray
+    los: np.ndarray
     positions_m: np.ndarray
     speeds_mps: np.ndarray
     in_cell: np.ndarray

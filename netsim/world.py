@@ -50,7 +50,9 @@ __all__ = [
 ]
 
 SCHEDULES = ("parallel", "sequential")
-_RNG_STREAMS = ("mobility", "shadowing", "fading", "devices")
+# Appending a stream leaves the earlier ones unchanged (SeedSequence children are numbered):
+# "los" is used only by the per-device LOS models.
+_RNG_STREAMS = ("mobility", "shadowing", "fading", "devices", "los")
 
 
 class World(DeviceProcesses):
@@ -58,8 +60,8 @@ class World(DeviceProcesses):
 
     Args:
         config: The world's configuration.
-        seed: Root seed; ``SeedSequence(seed).spawn(4)`` gives independent streams for
-            mobility, shadowing, fading and device heterogeneity.
+        seed: Root seed; ``SeedSequence(seed).spawn(5)`` gives independent streams for
+            mobility, shadowing, fading, device heterogeneity and the LOS states.
     """
 
     def __init__(self, config: WorldConfig, seed: int) -> None:
@@ -77,6 +79,7 @@ class World(DeviceProcesses):
             self.mobility.distances_2d_m(),
             self._rng["shadowing"],
             self._rng["fading"],
+            self._rng["los"],
         )
         self._total_bandwidth_hz = config.ofdma.usable_bandwidth_hz
         self._noise_ul = ofdma.noise_psd_w_per_hz(config.ofdma.bs_noise_figure_db)
@@ -138,7 +141,7 @@ class World(DeviceProcesses):
         moved_m = self.mobility.step(dt_s, self._rng["mobility"])
         self.channel.update(
             self.mobility.distances_2d_m(), moved_m, self.mobility.speeds_mps, dt_s,
-            self._rng["shadowing"], self._rng["fading"],
+            self._rng["shadowing"], self._rng["fading"], self._rng["los"],
         )
         self._in_cell = self.mobility.in_cell()
         self._compute_rates()
@@ -178,6 +181,7 @@ class World(DeviceProcesses):
             gain_lin=self.channel.wideband_gain_lin.copy(),
             pathloss_db=self.channel.pathloss_db.copy(),
             shadowing_db=self.channel.shadowing_db.copy(),
+            los=self.channel.los.copy(),
             positions_m=self.mobility.positions_m.copy(),
             speeds_mps=np.array(self.mobility.speeds_mps, dtype=float),
             in_cell=self._in_cell.copy(),

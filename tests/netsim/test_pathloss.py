@@ -131,3 +131,21 @@ def test_shadowing_std():
     assert shadowing_std_db("log-distance", shadowing_std_db=5.0) == 5.0
     with pytest.raises(ValueError, match="model"):
         shadowing_std_db("nope")
+
+
+@pytest.mark.parametrize("scenario", ["uma", "umi"])
+def test_per_device_los_model_picks_the_state_formula(scenario):
+    d = np.geomspace(10.0, 3000.0, 50)
+    los = np.arange(d.size) % 3 == 0
+    pl = pathloss_db(f"3gpp-{scenario}", d, FC, los=los)
+    assert np.array_equal(pl[los], pathloss_db(f"3gpp-{scenario}-los", d[los], FC))
+    assert np.array_equal(pl[~los], pathloss_db(f"3gpp-{scenario}-nlos", d[~los], FC))
+    # The NLOS loss is max(PL_LOS, PL'_NLOS) (TR 38.901 Table 7.4.1-1): never below the LOS one.
+    assert np.all(pathloss_db(f"3gpp-{scenario}", d, FC, los=False) >= pathloss_db(f"3gpp-{scenario}", d, FC, los=True))
+
+
+def test_los_argument_is_required_exactly_by_per_device_models():
+    with pytest.raises(ValueError, match="requires a per-device los"):
+        pathloss_db("3gpp-uma", 100.0, FC)
+    with pytest.raises(ValueError, match="does not take"):
+        pathloss_db("3gpp-uma-los", 100.0, FC, los=True)

@@ -27,7 +27,7 @@ EVENT_COLUMNS = {
     "energy_j", "flops", "tokens_kept", "snr_db", "deadline_met", "reason",
 }
 CHANNEL_STATE_FIELDS = {
-    "gain_lin", "pathloss_db", "shadowing_db", "positions_m", "speeds_mps", "in_cell", "time_left_s",
+    "gain_lin", "pathloss_db", "shadowing_db", "los", "positions_m", "speeds_mps", "in_cell", "time_left_s",
     "noise_psd_w_per_hz", "total_bandwidth_hz", "max_power_w", "energy_budget_j", "battery_j", "cpu_hz",
     "flops_per_cycle", "kappa", "server_flops_per_s",
 }

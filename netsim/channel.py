@@ -136,6 +136,23 @@ class ChannelConfig:
             return self.decorrelation_m
         return shadowing.decorrelation_distance_m(pathloss.fixed_model(self.pathloss_model, in_los))
 
+    def fading_for_planning(self, in_los: np.ndarray) -> tuple[str, np.ndarray]:
+        """The fading each device sees, in the terms of :mod:`netsim.ergodic_rate`.
+
+        Args:
+            in_los: ``[N]`` bool LOS state (e.g. :attr:`netsim.snapshot.ChannelState.los`).
+
+        Returns:
+            ``(fading, rician_k_lin [N])``: ``"none"``, ``"rayleigh"`` or ``"rician"``; K is
+            ``rician_k_db`` (linear) for Rician devices, 0 (Rayleigh) for the NLOS devices of a
+            per-device LOS model.
+        """
+        in_los = np.asarray(in_los, dtype=bool)
+        if self.fading != "rician":
+            return self.fading, np.zeros(in_los.shape)
+        k_lin = float(db_to_lin(self.rician_k_db))
+        return "rician", np.where(in_los | (not self.per_device_los), k_lin, 0.0)
+
     @property
     def effective_shadowing_std_db(self) -> float:
         """Shadowing standard deviation actually used (0 when shadowing is off), dB; the NLOS

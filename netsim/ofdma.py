@@ -193,7 +193,8 @@ def capped_shannon_rate_bps(
     """Shannon rate ``B log2(1 + SNR)``, optionally with capped spectral efficiency (bit/s).
 
     The one definition of the link rate in netsim: the World's links, the per-block rates and
-    the allocation's forward model (:func:`netsim.allocation.radio.rate_bps`) all use it.
+    the allocation's forward model (:func:`netsim.allocation.radio.rate_bps`) all use it. Its
+    expectation over fading is :func:`netsim.ergodic_rate.expected_capped_rate_bps`.
 
     Args:
         bandwidth_hz: Bandwidth in Hz, broadcastable.

@@ -104,14 +104,19 @@ def solve_snr(c: np.ndarray, newton_steps: int = 3) -> np.ndarray:
     return np.where(valid, np.exp(v), np.where(c >= 1.0, 0.0, np.inf))
 
 
-def rate_bps(bandwidth_hz: np.ndarray, power_w: np.ndarray, gain_lin, noise_psd_w_per_hz):
-    """Shannon rate R = b log2(1 + p g / (N0 b)), bit/s, elementwise (broadcasting).
+def rate_bps(
+    bandwidth_hz: np.ndarray, power_w: np.ndarray, gain_lin, noise_psd_w_per_hz,
+    max_spectral_efficiency: float | None = None,
+):
+    """Shannon rate R = b min(log2(1 + p g / (N0 b)), c), bit/s, elementwise (broadcasting).
 
-    The uncapped :func:`netsim.ofdma.capped_shannon_rate_bps` written in the allocation's
-    variables (power and gain rather than the SNR); bandwidths must be > 0.
+    :func:`netsim.ofdma.capped_shannon_rate_bps` written in the allocation's variables (power
+    and gain rather than the SNR); bandwidths must be > 0. Uncapped by default (the solvers'
+    closed forms assume the pure Shannon rate); with ``max_spectral_efficiency`` it is the
+    rate the World applies to a flat-fading link.
     """
     snr = power_w * gain_lin / (noise_psd_w_per_hz * bandwidth_hz)
-    return capped_shannon_rate_bps(bandwidth_hz, snr)
+    return capped_shannon_rate_bps(bandwidth_hz, snr, max_spectral_efficiency)
 
 
 def min_bandwidth_hz(

@@ -12,8 +12,9 @@ Definitions (the same in every figure and table):
   one event (the devices that took part).
 - *round latency*: ``rounds.latency_s`` over the trained rounds; the 95th percentile uses
   linear interpolation between order statistics (``numpy.percentile``'s default).
-- *deadline miss*: a (round, device) pair with at least one event whose ``deadline_met`` is
-  False; the miss rate divides by the (round, device) pairs with events.
+- *deadline miss*: a (round, device) pair with at least one event whose ``reason`` is
+  ``deadline``; the miss rate divides by the (round, device) pairs with events. (A device
+  stopped by its energy budget or by leaving the cell did not miss its deadline.)
 - *STE mean*: mean of ``rounds.ste`` over the trained rounds, NaN ignored.
 """
 from __future__ import annotations
@@ -99,16 +100,14 @@ def energy_per_device_j(events: pd.DataFrame) -> float:
 def device_rounds(events: pd.DataFrame) -> pd.DataFrame:
     """One row per (round, device) with events: ``round, device, missed, reason, end_s``.
 
-    ``missed`` is True when any event of that device in that round has ``deadline_met`` False;
-    ``reason`` is the first non-empty reason of its events ("" if none).
+    ``missed`` is True when an event of that device in that round was stopped by the deadline
+    (``reason == "deadline"``); ``reason`` is the first non-empty reason of its events ("" if
+    none).
     """
     if events.empty:
         return pd.DataFrame({"round": [], "device": [], "missed": [], "reason": [], "end_s": []})
-    ev = events.assign(_miss=~events["deadline_met"].astype(bool))
-    if "reason" in ev.columns:
-        ev["_reason"] = ev["reason"].fillna("").astype(str)
-    else:
-        ev["_reason"] = ""
+    ev = events.assign(_reason=events["reason"].fillna("").astype(str))
+    ev["_miss"] = ev["_reason"] == "deadline"
     grouped = ev.groupby(["round", "device"], sort=True)
     out = pd.DataFrame({
         "missed": grouped["_miss"].any(),

@@ -265,12 +265,12 @@ def deadline_miss_rate(runs, key: str = "deadline_s") -> Figure:
     """Share of (round, device) pairs that missed the deadline: against ``key`` when the runs
     sweep it (one line per policy), else one bar per run.
 
-    Needs ``events.parquet`` columns ``round, device, deadline_met, end_s``.
+    Needs ``events.parquet`` columns ``round, device, reason, end_s``.
     """
     runs = as_runs(runs)
     rates = []
     for run in runs:
-        require(run.events, ("round", "device", "deadline_met", "end_s"), "deadline_miss_rate",
+        require(run.events, ("round", "device", "reason", "end_s"), "deadline_miss_rate",
                 "events.parquet")
         rates.append(metrics.deadline_misses(run.events)[1] * 100.0)
     rates = np.array(rates)

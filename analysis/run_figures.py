@@ -38,16 +38,16 @@ def timeline(run, round_index: int | None = None) -> Figure:
         round_index: the round to show; default the first round with a miss, else round 1
             (the first round with events).
 
-    Needs ``events.parquet`` columns ``round, device, phase, start_s, end_s, deadline_met``.
+    Needs ``events.parquet`` columns ``round, device, phase, start_s, end_s, completed, reason``.
     """
     run = _as_run(run)
     ev = run.events
-    require(ev, ("round", "device", "phase", "start_s", "end_s", "deadline_met"), "timeline",
+    require(ev, ("round", "device", "phase", "start_s", "end_s", "completed", "reason"), "timeline",
             "events.parquet")
     if ev.empty:
         raise MissingDataError("timeline", "events.parquet rows (the run has no events)")
     if round_index is None:
-        missed = ev.loc[~ev["deadline_met"].astype(bool), "round"]
+        missed = ev.loc[~ev["completed"].astype(bool), "round"]
         round_index = int(missed.min()) if len(missed) else int(ev["round"].min())
     ev = ev[ev["round"] == round_index]
     if ev.empty:
@@ -60,7 +60,7 @@ def timeline(run, round_index: int | None = None) -> Figure:
     row = {d: i for i, d in enumerate(devices)}
     for (device, group), part in ev.assign(
             _group=ev["phase"].astype(str).map(_phase_group)).groupby(["device", "_group"]):
-        ok = part["deadline_met"].astype(bool).to_numpy()
+        ok = part["completed"].astype(bool).to_numpy()
         spans = list(zip(part["start_s"] - t0, part["end_s"] - part["start_s"]))
         y = (row[device] - 0.3, 0.6)
         color = PHASE_COLORS.get(group, OTHER_PHASE_COLOR)
@@ -89,7 +89,7 @@ def timeline(run, round_index: int | None = None) -> Figure:
     handles = [Patch(facecolor=c, label=g) for g, c in PHASE_COLORS.items()]
     if ev["phase"].astype(str).map(_phase_group).eq("other").any():
         handles.append(Patch(facecolor=OTHER_PHASE_COLOR, label="other"))
-    if (~ev["deadline_met"].astype(bool)).any():
+    if (~ev["completed"].astype(bool)).any():
         handles.append(Patch(facecolor="white", edgecolor=MISS_COLOR, hatch="////",
                              label="cut by miss"))
     fig.legend(handles=handles, loc="outside upper center", ncols=len(handles))

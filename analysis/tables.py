@@ -35,7 +35,7 @@ def run_metrics(run: Run, label: str | None = None) -> dict[str, Any]:
     """
     require(run.rounds, ("round", "accuracy", "uplink_bits", "latency_s", "time_s"), "summary",
             "rounds.parquet")
-    require(run.events, ("round", "device", "phase", "energy_j", "deadline_met", "end_s"),
+    require(run.events, ("round", "device", "phase", "energy_j", "reason", "end_s"),
             "summary", "events.parquet")
     ev, rounds = run.events, run.rounds
     n_dev = metrics.num_devices(ev)

@@ -29,7 +29,7 @@ from netsim.world import Compute, DevicePlan, Transfer, World
 from scenarios.costs import CostModel
 from scenarios.planning import PlanSettings, estimated_round_s, planning_gain, round_view, select
 from scenarios.policies import Decision, Policy
-from scenarios.trace import DeviceRound, Trace, channel_rows, decision_rows, round_row
+from scenarios.trace import DeviceRound, Trace, channel_rows, decision_rows, event_row, round_row
 
 if TYPE_CHECKING:  # pragma: no cover
     from scenarios.config import ScenarioConfig
@@ -129,7 +129,7 @@ class CoSimulation:
         plans = [self.device_plan(rep, devices[rep.device].bandwidth_hz, devices[rep.device].power_w)
                  for rep in reports]
         result = self.world.run_round(r, plans, cfg.deadline_s, schedule=self.policy.schedule)
-        self.trace.events.extend(result.rows)
+        self.trace.events.extend(event_row(e) for e in result.rows)
 
         # -- 5. aggregation of the devices that made it
         for o in result.outcomes:

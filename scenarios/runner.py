@@ -33,7 +33,7 @@ EVENT_COLUMNS = {
     "round": "int64", "device": "int64", "step": "int64", "phase": "string",
     "start_s": "float64", "end_s": "float64", "bits": "float64", "rate_bps": "float64",
     "power_w": "float64", "bandwidth_hz": "float64", "energy_j": "float64", "flops": "float64",
-    "tokens_kept": "int64", "snr_db": "float64", "deadline_met": "bool", "reason": "string",
+    "tokens_kept": "int64", "snr_db": "float64", "completed": "bool", "reason": "string",
 }
 ROUND_COLUMNS = {
     "round": "int64", "time_s": "float64", "accuracy": "float64", "loss": "float64",

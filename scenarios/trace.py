@@ -65,6 +65,15 @@ class DeviceRound:
         }
 
 
+def event_row(row: dict) -> dict:
+    """A World trace row as ``events.parquet`` holds it: ``completed`` (the phase ran to its end)
+    in place of the World's ``deadline_met``, which was true only for completed phases and so
+    also false for phases stopped by energy, battery or leaving the cell; ``reason`` says why."""
+    out = {k: v for k, v in row.items() if k != "deadline_met"}
+    out["completed"] = str(row["reason"]) == Reason.COMPLETED
+    return out
+
+
 def decision_rows(r: int, devices: list[DeviceRound]) -> list[dict]:
     """The planned devices in plan order, then every other device that was left out."""
     planned = [d.row(r) for d in devices if d.planned]

@@ -150,7 +150,7 @@ def write_fake_run(
                 events.append(dict(round=r, device=d, step=step, phase=name, start_s=t,
                                    end_s=end, bits=bits, rate_bps=rate_bps, power_w=power,
                                    bandwidth_hz=bw_hz if bits > 0 else 0.0, energy_j=energy,
-                                   flops=flops, tokens_kept=k, snr_db=snr, deadline_met=met,
+                                   flops=flops, tokens_kept=k, snr_db=snr, completed=met,
                                    reason=reason))
                 t = end
                 if not met:

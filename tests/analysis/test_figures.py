@@ -114,8 +114,8 @@ def test_deadline_miss_rate_vs_deadline_and_bars(sweep, run, tmp_path):
                      if r.policy == policy and r.value("deadline_s") == deadline)
             ev = sweep.runs[i].events
             missed = {}
-            for key, met in zip(zip(ev["round"], ev["device"]), ev["deadline_met"]):
-                missed[key] = missed.get(key, False) or not met
+            for key, reason in zip(zip(ev["round"], ev["device"]), ev["reason"]):
+                missed[key] = missed.get(key, False) or reason == "deadline"
             expected.append(100.0 * sum(missed.values()) / len(missed))
         np.testing.assert_allclose(line.get_ydata(), expected)
     bars = plots.deadline_miss_rate(run).axes[0]
@@ -125,14 +125,14 @@ def test_deadline_miss_rate_vs_deadline_and_bars(sweep, run, tmp_path):
 
 def test_timeline_bars_and_misses(run, tmp_path):
     ev = run.events
-    first_miss = int(ev.loc[~ev["deadline_met"], "round"].min())
+    first_miss = int(ev.loc[~ev["completed"], "round"].min())
     fig = plots.timeline(run)
     ax = fig.axes[0]
     assert ax.get_xlabel().startswith(f"Time since round start [s] (round {first_miss}")
     n_bars = sum(len(c.get_paths()) for c in ax.collections)
     assert n_bars == int((ev["round"] == first_miss).sum())
     in_round = ev[ev["round"] == first_miss]
-    n_missed_devices = in_round.loc[~in_round["deadline_met"], "device"].nunique()
+    n_missed_devices = in_round.loc[~in_round["completed"], "device"].nunique()
     crosses = [l for l in ax.lines if l.get_marker() == "x"]
     assert len(crosses) == n_missed_devices >= 1
     assert [t.get_text() for t in ax.get_yticklabels()] == [f"device {d}" for d in range(4)]
@@ -202,9 +202,9 @@ def test_missing_column_names_figure_and_column(run):
         plots.accuracy_vs_uplink_bits(broken)
     assert err.value.figure == "accuracy_vs_uplink_bits"
     assert "rounds.parquet column uplink_bits" in str(err.value)
-    broken.events = broken.events.drop(columns=["deadline_met", "end_s"])
+    broken.events = broken.events.drop(columns=["completed", "end_s"])
     with pytest.raises(MissingDataError, match="timeline: needs events.parquet columns "
-                                               "end_s, deadline_met"):
+                                               "end_s, completed"):
         plots.timeline(broken)
     broken.token_maps = None
     with pytest.raises(MissingDataError, match="token_map: needs token_maps.npz"):

@@ -44,16 +44,16 @@ def test_sweep_writes_comparisons(sweep_dirs, ratio_dirs, tmp_path):
 
 
 def test_figures_that_cannot_be_made_are_skipped_with_reason(sweep_dirs, tmp_path):
-    # Same K everywhere (full tokens only) and no deadline_met column: those figures are skipped.
+    # Same K everywhere (full tokens only) and no reason column: those figures are skipped.
     dirs = [_copy(d, tmp_path / d.name) for d in sweep_dirs if "full" in d.name]
     for d in dirs:
-        ev = pd.read_parquet(d / "events.parquet").drop(columns=["deadline_met"])
+        ev = pd.read_parquet(d / "events.parquet").drop(columns=["reason"])
         ev.to_parquet(d / "events.parquet")
     written, skipped = plot_runs(dirs, tmp_path / "out")
     reasons = dict(skipped)
-    assert reasons["deadline_miss_rate"] == "needs events.parquet column deadline_met"
+    assert reasons["deadline_miss_rate"] == "needs events.parquet column reason"
     assert "two different token budgets" in reasons["ste_accuracy_vs_tokens"]
-    assert reasons["summary"] == "needs events.parquet column deadline_met"
+    assert reasons["summary"] == "needs events.parquet column reason"
     assert (tmp_path / "out" / "accuracy_vs_uplink_bits.png").exists()
     assert not (tmp_path / "out" / "deadline_miss_rate.png").exists()
 

@@ -31,7 +31,7 @@ def _by_hand(run_dir):
         if e["phase"] in ("device_forward", "device_backward"):
             compute += e["energy_j"]
         key = (e["round"], e["device"])
-        missed[key] = missed.get(key, False) or not e["deadline_met"]
+        missed[key] = missed.get(key, False) or e["reason"] == "deadline"
     lat = sorted(r["latency_s"] for r in rounds if r["round"] >= 1)
     # 95th percentile by linear interpolation between order statistics, written out.
     pos = 0.95 * (len(lat) - 1)

@@ -117,7 +117,7 @@ def test_deadline_misses_are_dropped_from_aggregation(tmp_path, fmnist_dir):
     events = pd.read_parquet(out / rundir.EVENTS)
     decisions = pd.read_parquet(out / rundir.DECISIONS)
     rounds = pd.read_parquet(out / rundir.ROUNDS)
-    missed = events[~events["deadline_met"]]
+    missed = events[~events["completed"]]
     assert set(missed["reason"]) == {"deadline"}
     assert set(missed["device"]) == set(ends.index[1:])
     assert missed["end_s"].max() == pytest.approx(start + deadline)

@@ -49,7 +49,7 @@ def load(name_or_path: str | None) -> Scenario:
     if path.suffix == ".py" or path.exists():
         if not path.is_file():
             raise ValueError(f"scenario file not found: {name_or_path}")
-        module = _import_file(path)
+        module = import_file(path)
         return _from_module(module, path.stem.replace("_", "-"), str(path))
     raise ValueError(
         f"unknown scenario {name_or_path!r}; choose one of {', '.join(SCENARIOS)} or give a .py file"
@@ -61,18 +61,24 @@ def available() -> list[Scenario]:
     return [load(name) for name in SCENARIOS]
 
 
-def _import_file(path: Path) -> ModuleType:
-    mod_name = f"sflsim_user_scenario_{abs(hash(str(path.resolve())))}"
+def import_file(path: Path, kind: str = "scenario") -> ModuleType:
+    """Import a user's Python file as a module; ValueError in one line if it fails.
+
+    Args:
+        path: the ``.py`` file.
+        kind: what it holds (``scenario``, ``policy``), for the module name and messages.
+    """
+    mod_name = f"sflsim_user_{kind}_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(mod_name, path)
     if spec is None or spec.loader is None:
-        raise ValueError(f"scenario file cannot be imported: {path}")
+        raise ValueError(f"{kind} file cannot be imported: {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # a user's file: report it in one line
         del sys.modules[mod_name]
-        raise ValueError(f"scenario file {path} failed to import: {type(exc).__name__}: {exc}") from None
+        raise ValueError(f"{kind} file {path} failed to import: {type(exc).__name__}: {exc}") from None
     return module
 
 

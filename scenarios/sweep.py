@@ -141,9 +141,4 @@ def _markdown(table: pd.DataFrame, keys: list[str]) -> str:
     return to_markdown(table[[c for c in cols if c in table.columns]])
 
 
-def load_sweep(out: str | os.PathLike) -> pd.DataFrame:
-    """The gathered table of a finished sweep."""
-    return pd.read_parquet(Path(out) / SWEEP_TABLE)
-
-
-__all__ = ["parse_grid", "grid_points", "run_sweep", "load_sweep"]
+__all__ = ["parse_grid", "grid_points", "run_sweep"]

@@ -14,9 +14,7 @@ shipped policy needs. A user's policy is a class in any Python file, named as
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import pkgutil
-import sys
 from pathlib import Path
 
 from learning.strategies import STRATEGIES
@@ -89,17 +87,9 @@ def _from_file(ref: str) -> type[Policy]:
     path = Path(path_text)
     if not path.is_file():
         raise ValueError(f"policy file not found: {path_text}")
-    mod_name = f"sflsim_user_policy_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    if spec is None or spec.loader is None:
-        raise ValueError(f"policy file cannot be imported: {path_text}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # a user's file: report it in one line
-        del sys.modules[mod_name]
-        raise ValueError(f"policy file {path_text} failed to import: {type(exc).__name__}: {exc}") from None
+    from scenarios.registry import import_file
+
+    module = import_file(path, "policy")
     cls = getattr(module, class_name, None)
     if cls is None:
         raise ValueError(f"policy file {path_text} has no class {class_name!r}")

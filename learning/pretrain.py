@@ -26,7 +26,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -75,17 +75,17 @@ class PretrainConfig:
             is reported in the info as the central reference.
     """
 
-    source: str = "own"
-    checkpoint: str | None = None
-    public_samples: int = 12000
-    epochs: float = 1.0
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    warmup_steps: int = 20
-    eval_samples: int = 2000
-    seed: int = 0
-    keep_head: bool = False
+    source: str = field(default="own", metadata={"help": 'backbone weights: own (pretrained here, cached), timm, file, shipped or random', "unit": ''})
+    checkpoint: str | None = field(default=None, metadata={"help": 'state dict of the plain timm model (source=file)', "unit": ''})
+    public_samples: int = field(default=12000, metadata={"help": 'size of the public pretraining split (the last training images)', "unit": 'samples'})
+    epochs: float = field(default=1.0, metadata={"help": 'passes over the public split', "unit": 'epochs'})
+    batch_size: int = field(default=64, metadata={"help": 'samples per pretraining step', "unit": 'samples'})
+    lr: float = field(default=1e-3, metadata={"help": 'peak AdamW learning rate (linear warm-up, cosine decay to 0)', "unit": ''})
+    weight_decay: float = field(default=0.05, metadata={"help": 'AdamW decoupled weight decay', "unit": ''})
+    warmup_steps: int = field(default=20, metadata={"help": 'steps of linear warm-up', "unit": 'steps'})
+    eval_samples: int = field(default=2000, metadata={"help": "test samples for the backbone's reported accuracy (0: skip)", "unit": 'samples'})
+    seed: int = field(default=0, metadata={"help": 'initialisation and data-order seed of the pretraining', "unit": ''})
+    keep_head: bool = field(default=False, metadata={"help": 'hand the pretraining classifier head on with the backbone', "unit": ''})
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:

@@ -16,7 +16,7 @@ Sources:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import timm
 import torch
@@ -63,22 +63,22 @@ class SplitViTConfig:
             convolutions to the same token grid; ``patch_size`` must be a power of two).
     """
 
-    model_name: str = "vit_tiny_patch16_224"
-    img_size: int = 32
-    patch_size: int = 4
-    depth: int | None = 6
-    embed_dim: int | None = None
-    num_heads: int | None = None
-    num_classes: int = 10
-    cut: int = 2
-    lora_rank: int = 8
-    lora_alpha: float = 16.0
-    lora_dropout: float = 0.0
-    lora_targets: tuple[str, ...] = ("qkv",)
-    device_trainable: bool = False
-    head_trainable: bool = True
-    fused_attention: bool = False
-    stem: str = "linear"
+    model_name: str = field(default="vit_tiny_patch16_224", metadata={"help": "a timm ViT (timm.list_models('vit_*'))", "unit": ''})
+    img_size: int = field(default=32, metadata={"help": 'input image side', "unit": 'px'})
+    patch_size: int = field(default=4, metadata={"help": 'patch side; (img_size / patch_size)**2 patch tokens', "unit": 'px'})
+    depth: int | None = field(default=6, metadata={"help": "transformer blocks (None: timm's default for the name)", "unit": 'blocks'})
+    embed_dim: int | None = field(default=None, metadata={"help": "token width (None: timm's default, 192 for vit_tiny)", "unit": ''})
+    num_heads: int | None = field(default=None, metadata={"help": "attention heads (None: timm's default, 3 for vit_tiny)", "unit": ''})
+    num_classes: int = field(default=10, metadata={"help": 'classifier outputs', "unit": 'classes'})
+    cut: int = field(default=2, metadata={"help": 'blocks on the device, in [0, depth]', "unit": 'blocks'})
+    lora_rank: int = field(default=8, metadata={"help": 'LoRA rank r', "unit": ''})
+    lora_alpha: float = field(default=16.0, metadata={"help": 'LoRA scaling numerator (update scaled by lora_alpha / lora_rank)', "unit": ''})
+    lora_dropout: float = field(default=0.0, metadata={"help": 'dropout on the LoRA input', "unit": ''})
+    lora_targets: tuple[str, ...] = field(default=("qkv",), metadata={"help": 'linear layers of each block with adapters: qkv, proj, fc1, fc2', "unit": ''})
+    device_trainable: bool = field(default=False, metadata={"help": 'give the device blocks their own LoRA (SFL-V1); False freezes them', "unit": ''})
+    head_trainable: bool = field(default=True, metadata={"help": 'train the classifier head alongside LoRA', "unit": ''})
+    fused_attention: bool = field(default=False, metadata={"help": "timm's fused scaled_dot_product_attention (False: explicit softmax path)", "unit": ''})
+    stem: str = field(default="linear", metadata={"help": "patch embedding: linear (timm's) or conv (a small convolutional stem)", "unit": ''})
 
     def __post_init__(self) -> None:
         if not self.model_name.startswith("vit_") or not timm.list_models(self.model_name):

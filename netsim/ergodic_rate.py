@@ -76,9 +76,15 @@ def fading_survival(x: np.ndarray, fading: str, rician_k_lin: ArrayLike = 0.0) -
         return np.where(x < 1.0, 1.0, 0.0)
     if fading == "rayleigh":
         return np.exp(-x)
-    k = np.asarray(rician_k_lin, dtype=float)
-    # 2 (K + 1) X is noncentral chi-square, 2 degrees of freedom, noncentrality 2K.
-    return np.clip(1.0 - chndtr(2.0 * (k + 1.0) * x, 2.0, 2.0 * k), 0.0, 1.0)
+    x, k = np.broadcast_arrays(x, np.asarray(rician_k_lin, dtype=float))
+    # K = 0 is Rayleigh: exp(-x), much cheaper than the noncentral chi-square.
+    out = np.exp(-x)
+    rician = k > 0
+    if np.any(rician):
+        kr = k[rician]
+        # 2 (K + 1) X is noncentral chi-square, 2 degrees of freedom, noncentrality 2K.
+        out[rician] = np.clip(1.0 - chndtr(2.0 * (kr + 1.0) * x[rician], 2.0, 2.0 * kr), 0.0, 1.0)
+    return out
 
 
 def _check(fading: str, rician_k_lin: ArrayLike, max_spectral_efficiency: float | None) -> None:
@@ -106,7 +112,9 @@ def expected_spectral_efficiency(
 
     Returns:
         Expected spectral efficiency, bit/s/Hz, broadcast shape; relative error below 1e-9
-        against the closed forms for s in [1e-4, 1e7] (tests).
+        against the Rayleigh closed forms for s in [2e-3, 1e7], below 1e-6 against a dense
+        integral for Rician K up to 30 dB (beyond, the survival function is too steep for
+        the fixed nodes: 2e-3 at K = 60 dB).
     """
     _check(fading, rician_k_lin, max_spectral_efficiency)
     s = np.asarray(mean_snr_lin, dtype=float)

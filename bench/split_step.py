@@ -15,7 +15,7 @@ storages): the device part running its forward (no autograd, ST-SFLora) vs the w
 running a training step (what fed-lora asks of a device). The process RSS is no use here:
 its peak is set by imports and model construction long before a step.
 
-Targets (issue 3): split at 100 % >= 0.97x unsplit; split at 25 % >= 2.5x unsplit at depth 12.
+Targets: split at 100 % >= 0.97x unsplit; split at 25 % >= 2.5x unsplit at depth 12.
 The last line printed is a JSON object with every figure.
 """
 from __future__ import annotations

@@ -14,7 +14,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from scenarios.config import ScenarioConfig
+    from scenarios.cosim import CoSimulation
 
 SCENARIOS: dict[str, str] = {
     "static-cell": "scenarios.static_cell",
@@ -32,10 +36,10 @@ class Scenario:
     name: str
     description: str
     config_class: type
-    build: Callable[[Any], Any]
+    build: Callable[..., "CoSimulation"]
     source: str
 
-    def default_config(self) -> Any:
+    def default_config(self) -> "ScenarioConfig":
         return self.config_class()
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 from scenarios import rundir
 from scenarios.overrides import ConfigError, apply_overrides, to_dict
 from scenarios.registry import Scenario, load
+from scenarios.config import ScenarioConfig
 from scenarios.policies import policy_class
 
 NOT_RESULT_KEYS = ("cache_dir",)
@@ -59,14 +60,14 @@ class Prepared:
     """A validated, built run that has not written anything yet."""
 
     scenario: Scenario
-    config: Any
+    config: ScenarioConfig
     out_dir: Path
     resume: bool
     sweep: dict
 
 
 def resolve(scenario: Scenario, overrides: Mapping[str, Any] | None = None,
-            config_file_values: Mapping[str, Any] | None = None, seed: int | None = None) -> Any:
+            config_file_values: Mapping[str, Any] | None = None, seed: int | None = None) -> ScenarioConfig:
     """The scenario's default config with the file values, then ``--set`` values, then seed."""
     from scenarios.config import DERIVED_KEYS
 
@@ -84,7 +85,7 @@ def resolve(scenario: Scenario, overrides: Mapping[str, Any] | None = None,
     return cfg
 
 
-def default_out_dir(cfg: Any, base: str | os.PathLike = "runs") -> Path:
+def default_out_dir(cfg: ScenarioConfig, base: str | os.PathLike = "runs") -> Path:
     """``runs/<scenario>-<policy>-s<seed>``, with ``-2``, ``-3``... if that exists already."""
     stem = Path(base) / f"{cfg.name}-{cfg.policy}-s{cfg.seed}"
     candidate, i = stem, 1
@@ -94,7 +95,7 @@ def default_out_dir(cfg: Any, base: str | os.PathLike = "runs") -> Path:
     return candidate
 
 
-def config_record(scenario: Scenario, cfg: Any, sweep: Mapping[str, Any] | None = None) -> dict:
+def config_record(scenario: Scenario, cfg: ScenarioConfig, sweep: Mapping[str, Any] | None = None) -> dict:
     """What ``config.json`` holds: the resolved config, where it came from, and versions."""
     versions = {}
     for pkg in PACKAGES:
@@ -116,7 +117,7 @@ def config_record(scenario: Scenario, cfg: Any, sweep: Mapping[str, Any] | None 
     return json.loads(json.dumps(record))  # normalise tuples to lists, as stored
 
 
-def prepare(scenario: Scenario, cfg: Any, out_dir: str | os.PathLike | None, resume: bool = False,
+def prepare(scenario: Scenario, cfg: ScenarioConfig, out_dir: str | os.PathLike | None, resume: bool = False,
             sweep: Mapping[str, Any] | None = None) -> Prepared:
     """Check that the run can start: the directory, the config of a resumed run, the data."""
     out = Path(out_dir) if out_dir is not None else default_out_dir(cfg)

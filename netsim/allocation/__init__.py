@@ -66,6 +66,9 @@ K = min_tokens are excluded with status "deadline" or "energy"; if the rest cann
 served at K = min_tokens, those needing the most bandwidth are excluded ("capacity"). A
 baseline whose fixed tokens a device cannot send is likewise reported per device. No
 returned number is NaN and every "ok" device has b_i > 0 and p_i > 0.
+
+Whole resource blocks: ``round_to_rbs`` (:mod:`.rb_rounding`) rounds a continuous solution's
+bandwidths to blocks without exceeding the band, repairing deadlines where blocks can move.
 """
 
 from netsim.reasons import Reason
@@ -73,15 +76,18 @@ from netsim.reasons import Reason
 from .instances import random_problem, random_retention
 from .policies import POLICIES, solve
 from .problem import Allocation, AllocationProblem
+from .rb_rounding import RbAllocation, round_to_rbs
 from .selection import select_by_dwell
 
 __all__ = [
     "Allocation",
     "AllocationProblem",
     "POLICIES",
+    "RbAllocation",
     "Reason",
     "random_problem",
     "random_retention",
+    "round_to_rbs",
     "select_by_dwell",
     "solve",
 ]

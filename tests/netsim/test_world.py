@@ -415,30 +415,3 @@ def test_transfer_rate_matches_ofdma_physics():
     )
     assert [r["rate_bps"] for r in rows if r["phase"] == "uplink"] == pytest.approx(up, rel=1e-9)
     assert [r["rate_bps"] for r in rows if r["phase"] == "downlink"] == pytest.approx(down, rel=1e-9)
-
-
-def test_world_rate_is_the_allocations_rate_function_cap_included():
-    # The planner's forward model (allocation.radio.rate_bps with the cell's cap) and the
-    # World's link rate are one function: equal to rounding for the same SNR and cap, also
-    # where the 256-QAM cap binds (the strongest device: narrow band, high power, high SNR).
-    from netsim import ofdma
-    from netsim.allocation.radio import rate_bps
-
-    cfg = WorldConfig(num_devices=3, channel=ChannelConfig(fading="none", shadowing=False))
-    world = World(cfg, seed=8)
-    state = world.channel_state()
-    order = np.argsort(-state.gain_lin)  # strongest first: it gets the narrow band
-    bandwidth = np.array([3.6e4, 5e6, 1.2e7])[np.argsort(order)]
-    power = np.array([0.19, 0.1, 0.01])[np.argsort(order)]
-    plans = [plan(i, Transfer("uplink", 1e5), bandwidth_hz=bandwidth[i], power_w=power[i]) for i in range(3)]
-    world.run_round(1, plans, 10.0)
-    cap = cfg.ofdma.max_spectral_efficiency
-    planned = rate_bps(bandwidth, power, state.gain_lin, state.noise_psd_w_per_hz, cap)
-    np.testing.assert_allclose(world._rate_ul, planned, rtol=1e-13)
-    i, rest = order[0], order[1:]
-    assert planned[i] == pytest.approx(bandwidth[i] * cap, rel=1e-15)  # the cap binds
-    assert np.all(planned[rest] < bandwidth[rest] * cap)
-    uncapped = rate_bps(bandwidth, power, state.gain_lin, state.noise_psd_w_per_hz)
-    assert uncapped[i] > planned[i] and uncapped[i] == pytest.approx(
-        float(ofdma.capped_shannon_rate_bps(bandwidth[i], power[i] * state.gain_lin[i] / (state.noise_psd_w_per_hz * bandwidth[i])))
-    )

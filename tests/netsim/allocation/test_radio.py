@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 from allocation_reference import N0
+from pytest import approx
 from scipy.special import lambertw
 
+from netsim import ofdma
 from netsim.allocation.radio import (
     max_power_for_energy_w,
     min_bandwidth_hz,
@@ -13,6 +15,8 @@ from netsim.allocation.radio import (
     rate_bps,
     solve_snr,
 )
+from netsim.channel import ChannelConfig
+from netsim.world import DevicePlan, Transfer, World, WorldConfig
 
 def test_snr_inverse_matches_lambert_w():
     # ln(1 + y) = c y  <=>  y = -W_{-1}(-c e^{-c}) / c - 1 (scipy's Lambert W as reference).
@@ -59,3 +63,27 @@ def test_alone_time_is_the_binding_limit():
     # At t the energy budget is spent exactly.
     p = 3e-3 / t
     np.testing.assert_allclose(rate_bps(w, p, g, N0) * t, s, rtol=1e-10)
+
+
+def test_world_rate_is_the_allocations_rate_function_cap_included():
+    # The planner's forward model (allocation.radio.rate_bps with the cell's cap) and the
+    # World's link rate are one function: equal to rounding for the same SNR and cap, also
+    # where the 256-QAM cap binds (the strongest device: narrow band, high power, high SNR).
+    cfg = WorldConfig(num_devices=3, channel=ChannelConfig(fading="none", shadowing=False))
+    world = World(cfg, seed=8)
+    state = world.channel_state()
+    order = np.argsort(-state.gain_lin)  # strongest first: it gets the narrow band
+    bandwidth = np.array([3.6e4, 5e6, 1.2e7])[np.argsort(order)]
+    power = np.array([0.19, 0.1, 0.01])[np.argsort(order)]
+    plans = [DevicePlan(i, [Transfer("uplink", 1e5)], bandwidth[i], power[i]) for i in range(3)]
+    world.run_round(1, plans, 10.0)
+    cap = cfg.ofdma.max_spectral_efficiency
+    planned = rate_bps(bandwidth, power, state.gain_lin, state.noise_psd_w_per_hz, cap)
+    np.testing.assert_allclose(world._rate_ul, planned, rtol=1e-13)
+    i, rest = order[0], order[1:]
+    assert planned[i] == approx(bandwidth[i] * cap, rel=1e-15)  # the cap binds
+    assert np.all(planned[rest] < bandwidth[rest] * cap)
+    uncapped = rate_bps(bandwidth, power, state.gain_lin, state.noise_psd_w_per_hz)
+    assert uncapped[i] > planned[i] and uncapped[i] == approx(
+        float(ofdma.capped_shannon_rate_bps(bandwidth[i], power[i] * state.gain_lin[i] / (state.noise_psd_w_per_hz * bandwidth[i])))
+    )

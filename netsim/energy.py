@@ -37,6 +37,9 @@ class DeviceConfig:
         max_tx_power_dbm: Maximum transmit power in dBm (23 dBm, power class 3).
         energy_budget_j: Energy each device may spend in one round, J.
         battery_j_range: Initial battery energy range in J.
+        energy_budget_j_range: If set, each device's per-round budget is drawn uniformly from
+            this range (J) instead of ``energy_budget_j`` (drawn after the other draws, so
+            configs without it draw exactly as before).
     """
 
     cpu_hz_range: tuple[float, float] = field(
@@ -57,10 +60,15 @@ class DeviceConfig:
     battery_j_range: tuple[float, float] = field(
         default=(2.0e4, 5.0e4), metadata={"help": "initial battery energy range, drawn uniformly per device", "unit": "J"}
     )
+    energy_budget_j_range: tuple[float, float] | None = field(
+        default=None, metadata={"help": "per-round budget range, drawn uniformly per device (None: energy_budget_j for all)", "unit": "J"}
+    )
 
     def __post_init__(self) -> None:
         _check_range("cpu_hz_range", self.cpu_hz_range)
         _check_range("battery_j_range", self.battery_j_range, strict=False)
+        if self.energy_budget_j_range is not None:
+            _check_range("energy_budget_j_range", self.energy_budget_j_range, strict=False)
         if not self.flops_per_cycle > 0:
             raise ValueError(f"flops_per_cycle must be > 0, got {self.flops_per_cycle!r}")
         if not self.kappa >= 0:
@@ -119,7 +127,7 @@ def draw_devices(config: DeviceConfig, num_devices: int, rng: np.random.Generato
         The per-device arrays, each shape ``[N]``.
     """
     n = num_devices
-    return DeviceArrays(
+    arrays = DeviceArrays(
         cpu_hz=rng.uniform(*config.cpu_hz_range, size=n),
         flops_per_cycle=np.full(n, float(config.flops_per_cycle)),
         kappa=np.full(n, float(config.kappa)),
@@ -127,6 +135,10 @@ def draw_devices(config: DeviceConfig, num_devices: int, rng: np.random.Generato
         energy_budget_j=np.full(n, float(config.energy_budget_j)),
         battery_j=rng.uniform(*config.battery_j_range, size=n),
     )
+    if config.energy_budget_j_range is not None:
+        # drawn last: configs without a range keep their draws
+        arrays.energy_budget_j = rng.uniform(*config.energy_budget_j_range, size=n)
+    return arrays
 
 
 def compute_speed_flops_per_s(cpu_hz: ArrayLike, flops_per_cycle: ArrayLike) -> np.ndarray:

@@ -43,11 +43,13 @@ class StaticConfig:
 
 @dataclass(frozen=True)
 class RandomWaypointConfig:
-    """Random waypoint in the cell disc.
+    """Random waypoint in the cell disc (or an annulus: start points and waypoints).
 
     Attributes:
         speed_range_mps: Leg speed drawn uniformly in this range (m/s).
         pause_s: Pause at each waypoint (s).
+        inner_radius_m: Start points and waypoints are area-uniform with ``inner_radius_m <=
+            r <= cell radius`` (a straight leg between two of them may pass closer).
     """
 
     speed_range_mps: tuple[float, float] = field(
@@ -56,8 +58,13 @@ class RandomWaypointConfig:
     pause_s: float = field(
         default=2.0, metadata={"help": "pause at each waypoint", "unit": "s"}
     )
+    inner_radius_m: float = field(
+        default=0.0, metadata={"help": "start points and waypoints are at least this far from the base station", "unit": "m"}
+    )
 
     def __post_init__(self) -> None:
+        if not self.inner_radius_m >= 0:
+            raise ValueError(f"inner_radius_m must be >= 0, got {self.inner_radius_m!r}")
         lo, hi = self.speed_range_mps
         if not 0 < lo <= hi:
             raise ValueError(f"speed_range_mps must satisfy 0 < low <= high, got {self.speed_range_mps!r}")
@@ -182,10 +189,12 @@ class RandomWaypointMobility(_InsideDisc):
     def __init__(
         self, config: RandomWaypointConfig, num_devices: int, cell_radius_m: float, rng: np.random.Generator
     ):
+        if config.inner_radius_m >= cell_radius_m:
+            raise ValueError(f"inner_radius_m must be < cell radius {cell_radius_m}, got {config.inner_radius_m!r}")
         self.config = config
         self.cell_radius_m = cell_radius_m
-        self.positions_m = uniform_in_annulus(rng, num_devices, 0.0, cell_radius_m)
-        self.waypoints_m = uniform_in_annulus(rng, num_devices, 0.0, cell_radius_m)
+        self.positions_m = uniform_in_annulus(rng, num_devices, config.inner_radius_m, cell_radius_m)
+        self.waypoints_m = uniform_in_annulus(rng, num_devices, config.inner_radius_m, cell_radius_m)
         self.leg_speed_mps = rng.uniform(*config.speed_range_mps, size=num_devices)
         self.pause_left_s = np.zeros(num_devices)
         self.speeds_mps = self.leg_speed_mps.copy()
@@ -215,7 +224,8 @@ class RandomWaypointMobility(_InsideDisc):
         if arrived.size:
             self.positions_m[arrived] = self.waypoints_m[arrived]
             self.pause_left_s[arrived] = self.config.pause_s
-            self.waypoints_m[arrived] = uniform_in_annulus(rng, arrived.size, 0.0, self.cell_radius_m)
+            self.waypoints_m[arrived] = uniform_in_annulus(rng, arrived.size, self.config.inner_radius_m,
+                                                           self.cell_radius_m)
             self.leg_speed_mps[arrived] = rng.uniform(*self.config.speed_range_mps, size=arrived.size)
         self.speeds_mps = np.where(self.pause_left_s > 0.0, 0.0, self.leg_speed_mps)
         return travel

@@ -35,9 +35,22 @@ def test_draw_devices_ranges_and_determinism():
     assert a.max_power_w[0] == pytest.approx(0.19952623)
 
 
+def test_energy_budget_range_is_drawn_last():
+    fixed = DeviceConfig(cpu_hz_range=(1e9, 2e9))
+    ranged = dataclasses.replace(fixed, energy_budget_j_range=(0.4, 1.2))
+    a = draw_devices(fixed, 2000, np.random.default_rng(3))
+    b = draw_devices(ranged, 2000, np.random.default_rng(3))
+    # the other draws are those of the config without a range
+    assert np.array_equal(a.cpu_hz, b.cpu_hz) and np.array_equal(a.battery_j, b.battery_j)
+    assert np.all(a.energy_budget_j == fixed.energy_budget_j)
+    assert b.energy_budget_j.min() >= 0.4 and b.energy_budget_j.max() <= 1.2
+    # uniform on [0.4, 1.2]: mean 0.8, sd 0.8 / sqrt(12) / sqrt(2000) = 0.0052; 4 sigma
+    assert b.energy_budget_j.mean() == pytest.approx(0.8, abs=0.021)
+
+
 @pytest.mark.parametrize(
     "field, value",
-    [("cpu_hz_range", (2e9, 1e9)), ("flops_per_cycle", 0.0), ("kappa", -1.0), ("energy_budget_j", -1.0),
+    [("energy_budget_j_range", (1.0, 0.5)), ("energy_budget_j_range", (-0.1, 0.5)), ("cpu_hz_range", (2e9, 1e9)), ("flops_per_cycle", 0.0), ("kappa", -1.0), ("energy_budget_j", -1.0),
      ("battery_j_range", (-1.0, 2.0)), ("max_tx_power_dbm", 99.0)],
 )
 def test_device_config_errors(field, value):

@@ -51,6 +51,22 @@ def test_random_waypoint_stays_in_cell_and_respects_speed():
     assert np.all((m.speeds_mps == 0) | ((m.speeds_mps >= 1.0) & (m.speeds_mps <= 3.0)))
 
 
+def test_random_waypoint_annulus():
+    cfg = RandomWaypointConfig(speed_range_mps=(1.0, 1.0), pause_s=0.0, inner_radius_m=100.0)
+    rng = np.random.default_rng(1)
+    m = RandomWaypointMobility(cfg, 300, R, rng)
+    assert m.distances_2d_m().min() >= 100.0
+    for _ in range(200):
+        m.step(1.0, rng)
+        assert np.hypot(*m.waypoints_m.T).min() >= 100.0
+    # the disc config draws as before: inner radius 0 is the default
+    a = RandomWaypointMobility(RandomWaypointConfig(), 50, R, np.random.default_rng(2))
+    b = RandomWaypointMobility(RandomWaypointConfig(inner_radius_m=0.0), 50, R, np.random.default_rng(2))
+    assert np.array_equal(a.positions_m, b.positions_m)
+    with pytest.raises(ValueError, match="inner_radius_m"):
+        RandomWaypointMobility(RandomWaypointConfig(inner_radius_m=R), 5, R, rng)
+
+
 def test_highway_motion_wrap_and_identity():
     cfg = HighwayConfig(lanes=2, offset_m=20.0, lane_width_m=5.0, speed_range_kmh=(60, 130))
     m = HighwayMobility(cfg, 100, R, np.random.default_rng(0))

@@ -110,6 +110,15 @@ class ChannelConfig:
             raise ValueError(f"shadowing_std_db must be >= 0, got {self.shadowing_std_db!r}")
         if self.decorrelation_m is not None and not self.decorrelation_m > 0:
             raise ValueError(f"decorrelation_m must be > 0, got {self.decorrelation_m!r}")
+        # Physical plausibility: outside these ranges a value is a typo, not a channel.
+        if not -30.0 <= self.rician_k_db <= 40.0:
+            raise ValueError(f"rician_k_db must be in [-30, 40] dB, got {self.rician_k_db!r}")
+        if self.shadowing_std_db is not None and self.shadowing_std_db > 30:
+            raise ValueError(f"shadowing_std_db must be in [0, 30] dB, got {self.shadowing_std_db!r}")
+        if not self.carrier_frequency_hz <= 1e12:
+            raise ValueError(f"carrier_frequency_hz must be <= 1e12, got {self.carrier_frequency_hz!r}")
+        if not self.min_doppler_speed_mps <= 1000:
+            raise ValueError(f"min_doppler_speed_mps must be in [0, 1000], got {self.min_doppler_speed_mps!r}")
         # Validate frequency and heights against the model once, here.
         pathloss.pathloss_db(
             self.pathloss_model, 100.0, self.carrier_frequency_hz, self.bs_height_m, self.ut_height_m,

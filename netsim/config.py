@@ -52,3 +52,7 @@ class WorldConfig:
             raise ValueError(f"cell_radius_m must be > 0, got {self.cell_radius_m!r}")
         if not self.coherence_s > 0:
             raise ValueError(f"coherence_s must be > 0, got {self.coherence_s!r}")
+        # Physical plausibility: a cell of at most 100 km, a channel block of at most 10 s.
+        if not (self.cell_radius_m <= 1e5 and self.coherence_s <= 10.0 and self.num_devices <= 100_000):
+            raise ValueError(f"cell_radius_m must be <= 1e5 m, coherence_s <= 10 s and num_devices <= 100000, "
+                             f"got {self.cell_radius_m!r}, {self.coherence_s!r}, {self.num_devices!r}")

@@ -77,6 +77,16 @@ class DeviceConfig:
             raise ValueError(f"energy_budget_j must be >= 0, got {self.energy_budget_j!r}")
         if not -50.0 <= self.max_tx_power_dbm <= 40.0:
             raise ValueError(f"max_tx_power_dbm must be in [-50, 40], got {self.max_tx_power_dbm!r}")
+        # Physical plausibility: outside these ranges a value is a typo, not a device. A zero
+        # per-round energy budget would let no device do anything.
+        if not 0 < self.energy_budget_j <= 1e9:
+            raise ValueError(f"energy_budget_j must be in (0, 1e9] J, got {self.energy_budget_j!r}")
+        if not (self.flops_per_cycle <= 1e6 and self.kappa <= 1e-20):
+            raise ValueError(f"flops_per_cycle must be <= 1e6 and kappa <= 1e-20, "
+                             f"got {self.flops_per_cycle!r}, {self.kappa!r}")
+        if not (self.cpu_hz_range[1] <= 1e11 and self.battery_j_range[1] <= 1e12):
+            raise ValueError(f"cpu_hz_range must be <= 1e11 Hz and battery_j_range <= 1e12 J, "
+                             f"got {self.cpu_hz_range!r}, {self.battery_j_range!r}")
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,9 @@ class ServerConfig:
             raise ValueError(f"flops_per_s must be > 0, got {self.flops_per_s!r}")
         if not (isinstance(self.parallel_slots, int) and self.parallel_slots >= 1):
             raise ValueError(f"parallel_slots must be an int >= 1, got {self.parallel_slots!r}")
+        if not (self.flops_per_s <= 1e20 and self.parallel_slots <= 100_000):
+            raise ValueError(f"flops_per_s must be <= 1e20 and parallel_slots <= 100000, "
+                             f"got {self.flops_per_s!r}, {self.parallel_slots!r}")
 
 
 @dataclass

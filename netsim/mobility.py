@@ -39,6 +39,8 @@ class StaticConfig:
     def __post_init__(self) -> None:
         if not self.inner_radius_m >= 0:
             raise ValueError(f"inner_radius_m must be >= 0, got {self.inner_radius_m!r}")
+        if not self.inner_radius_m <= 1e5:
+            raise ValueError(f"inner_radius_m must be <= 1e5 m, got {self.inner_radius_m!r}")
 
 
 @dataclass(frozen=True)
@@ -65,11 +67,16 @@ class RandomWaypointConfig:
     def __post_init__(self) -> None:
         if not self.inner_radius_m >= 0:
             raise ValueError(f"inner_radius_m must be >= 0, got {self.inner_radius_m!r}")
+        if not self.inner_radius_m <= 1e5:
+            raise ValueError(f"inner_radius_m must be <= 1e5 m, got {self.inner_radius_m!r}")
         lo, hi = self.speed_range_mps
         if not 0 < lo <= hi:
             raise ValueError(f"speed_range_mps must satisfy 0 < low <= high, got {self.speed_range_mps!r}")
         if not self.pause_s >= 0:
             raise ValueError(f"pause_s must be >= 0, got {self.pause_s!r}")
+        if not (hi <= 1000 and self.pause_s <= 1e6):
+            raise ValueError(f"speed_range_mps must be <= 1000 m/s and pause_s <= 1e6 s, "
+                             f"got {self.speed_range_mps!r}, {self.pause_s!r}")
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,12 @@ class HighwayConfig:
             raise ValueError(f"speed_range_kmh must satisfy 0 < low <= high, got {self.speed_range_kmh!r}")
         if self.road_length_m is not None and not self.road_length_m > 0:
             raise ValueError(f"road_length_m must be > 0, got {self.road_length_m!r}")
+        # Physical plausibility: a road, not a continent.
+        if not (self.lanes <= 100 and self.lane_width_m <= 100 and self.offset_m <= 1e5 and hi <= 1000
+                and (self.road_length_m is None or self.road_length_m <= 1e7)):
+            raise ValueError(f"highway out of range: lanes <= 100, lane_width_m <= 100, offset_m <= 1e5, "
+                             f"speed_range_kmh <= 1000, road_length_m <= 1e7; got {self.lanes!r}, "
+                             f"{self.lane_width_m!r}, {self.offset_m!r}, {self.speed_range_kmh!r}, {self.road_length_m!r}")
 
 
 MobilityConfig = StaticConfig | RandomWaypointConfig | HighwayConfig

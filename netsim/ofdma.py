@@ -100,6 +100,13 @@ class OfdmaConfig:
             raise ValueError(
                 f"max_spectral_efficiency must be > 0 or None, got {self.max_spectral_efficiency!r}"
             )
+        # Physical plausibility: outside these ranges a value is a typo, not a radio.
+        for name, low, high in (("bs_noise_figure_db", 0.0, 30.0), ("ue_noise_figure_db", 0.0, 30.0),
+                                ("bs_tx_power_dbm", -10.0, 70.0), ("channel_bandwidth_hz", 0.0, 2e9)):
+            if not low <= getattr(self, name) <= high:
+                raise ValueError(f"{name} must be in [{low:g}, {high:g}], got {getattr(self, name)!r}")
+        if self.max_spectral_efficiency is not None and self.max_spectral_efficiency > 100:
+            raise ValueError(f"max_spectral_efficiency must be <= 100 bit/s/Hz, got {self.max_spectral_efficiency!r}")
 
     @property
     def rb_bandwidth_hz(self) -> float:

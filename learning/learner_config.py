@@ -57,6 +57,12 @@ class LearnerConfig:
                 raise ValueError(f"{name} must be in [1, 16] or None, got {v!r}")
         if self.eval_tokens is not None and self.eval_tokens <= 0:
             raise ValueError(f"eval_tokens must be > 0 or None, got {self.eval_tokens!r}")
+        # Plausibility: beyond these a value is a typo (and a batch that size exhausts memory).
+        for name, high in (("local_steps", 100_000), ("batch_size", 100_000), ("eval_samples", 10_000_000),
+                           ("eval_batch_size", 100_000), ("probe_samples", 100_000), ("lr", 100.0),
+                           ("weight_decay", 10.0)):
+            if not getattr(self, name) <= high:
+                raise ValueError(f"{name} must be <= {high:g}, got {getattr(self, name)!r}")
 
     @property
     def split(self) -> bool:

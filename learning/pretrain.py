@@ -101,6 +101,13 @@ class PretrainConfig:
         for field in ("weight_decay", "warmup_steps", "eval_samples"):
             if getattr(self, field) < 0:
                 raise ValueError(f"{field} must be >= 0, got {getattr(self, field)!r}")
+        for field, high in (("public_samples", 10_000_000), ("epochs", 10_000.0), ("batch_size", 100_000),
+                            ("lr", 100.0), ("weight_decay", 10.0), ("warmup_steps", 10_000_000),
+                            ("eval_samples", 10_000_000), ("seed", 2**63 - 1)):
+            if not getattr(self, field) <= high:  # plausibility: beyond this a value is a typo
+                raise ValueError(f"{field} must be <= {high:g}, got {getattr(self, field)!r}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed!r}")
 
 
 def split_public(train_set: ImageDataset, config: PretrainConfig) -> tuple[ImageDataset, ImageDataset]:

@@ -105,6 +105,11 @@ class SplitViTConfig:
             raise ValueError(f"patch_size must be a power of two >= 2 with stem='conv', got {self.patch_size!r}")
         if not self.lora_targets or any(t not in LORA_TARGETS for t in self.lora_targets):
             raise ValueError(f"lora_targets must be a non-empty subset of {LORA_TARGETS}, got {self.lora_targets!r}")
+        # Plausibility: beyond these a value is a typo, not a ViT this simulator can train.
+        for name, high in (("img_size", 4096), ("num_classes", 1_000_000), ("lora_rank", 4096),
+                           ("depth", 256), ("embed_dim", 16384), ("num_heads", 1024), ("lora_alpha", 1e6)):
+            if getattr(self, name) is not None and not getattr(self, name) <= high:
+                raise ValueError(f"{name} must be <= {high:g}, got {getattr(self, name)!r}")
 
     @property
     def grid_size(self) -> int:

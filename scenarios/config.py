@@ -55,6 +55,8 @@ class PlanningConfig:
             raise ValueError(f"fading_margin_db must be a finite number >= 0, got {self.fading_margin_db!r}")
         if not 0 < self.deadline_margin <= 1:
             raise ValueError(f"deadline_margin must be in (0, 1], got {self.deadline_margin!r}")
+        if not self.fading_margin_db <= 60:
+            raise ValueError(f"fading_margin_db must be in [0, 60] dB, got {self.fading_margin_db!r}")
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,14 @@ class ScenarioConfig:
                 f"min_samples_per_device must be <= train_samples_per_device={self.train_samples_per_device}, "
                 f"got {self.min_samples_per_device!r}"
             )
+        # Plausibility: beyond these a value is a typo (a run that never ends, a seed torch refuses).
+        for name, high in (("rounds", 1_000_000), ("devices", 100_000), ("deadline_s", 1e6),
+                           ("train_samples_per_device", 10_000_000), ("eval_every", 1_000_000),
+                           ("token_maps", 10_000), ("dirichlet_alpha", 1e6), ("seed", 2**63 - 1)):
+            if not getattr(self, name) <= high:
+                raise ValueError(f"{name} must be <= {high:g}, got {getattr(self, name)!r}")
+        if not self.name.strip():
+            raise ValueError(f"name must be a non-empty text, got {self.name!r}")
         # Derived values follow their top-level key (checked against user edits in overrides).
         learner = self.learner
         token_policy = policy.token_policy or learner.token_policy

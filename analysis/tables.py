@@ -8,15 +8,17 @@ without ``tabulate`` (which pandas' ``to_markdown`` would need).
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from analysis import metrics
 from analysis.metrics import require
+from analysis.stats import format_interval, seed_summary
 from analysis.style import si_scale
-from analysis.traces import Run, as_runs
+from analysis.traces import Run, as_runs, combine_runs, is_run_dir, load_run, make_labels, settings
 
 # Columns of comparison_table, in order.
 COLUMNS = (
@@ -173,3 +175,172 @@ def summary_markdown(run: Run) -> str:
                                     for r in rows]})
     return f"# {run.label}\n\n`{run.path}`\n\n" + to_markdown(frame) + _FOOTNOTE
 
+
+
+# --------------------------------------------------------------------------------------------
+# Configurations over seeds: mean ± Student-t interval, paired differences to a baseline
+
+# Per-run metrics summarised over seeds: column, header, unit kind ("acc", "bits", "j", "s", "n").
+SEED_METRICS = (
+    ("final_accuracy", "final acc.", "acc"),
+    ("time_to_target_s", "time to target", "s"),
+    ("total_uplink_bits", "uplink", "bits"),
+    ("energy_per_device_j", "energy/device", "j"),
+    ("latency_mean_s", "latency mean", "s"),
+    ("deadline_misses", "deadline misses", "n"),
+)
+_NOT_CONFIG = {"seed", "cache_dir", "data_root", "policy_label", "scenario_source"}
+
+
+def find_runs(paths: Iterable[str | Path]) -> list[Path]:
+    """Run directories under ``paths``: a run is itself; any other directory stands for every
+    run below it at any depth (a sweep with seeds nests ``<point>/seed=<n>``), sorted by path."""
+    out: list[Path] = []
+    for path in map(Path, paths):
+        if is_run_dir(path) or not path.is_dir():
+            out.append(path)
+            continue
+        found = sorted(p.parent for p in path.rglob("config.json") if is_run_dir(p.parent))
+        out += found if found else [path]
+    return out
+
+
+def time_to_accuracy_s(rounds: pd.DataFrame, target: float) -> float:
+    """Simulated time [s] at the end of the first round whose accuracy reaches ``target``
+    (NaN if none does)."""
+    ordered = rounds.sort_values("round", kind="stable")
+    hit = ordered[ordered["accuracy"] >= target]
+    return float(hit["time_s"].iloc[0]) if len(hit) else float("nan")
+
+
+def seed_runs_table(runs, target_accuracy: float | None = None) -> tuple[pd.DataFrame, float]:
+    """One row per run: ``config`` (label without the seed), ``seed`` and the metrics of
+    :data:`SEED_METRICS`; runs with the same settings but the seed share ``config``.
+
+    Args:
+        runs: runs or directories (see :func:`analysis.traces.as_runs`).
+        target_accuracy: accuracy (fraction) for ``time_to_target_s``; default 90 % of the best
+            configuration's mean final accuracy.
+
+    Returns:
+        (table, the target accuracy used).
+    """
+    runs = as_runs(runs)
+    keys = []
+    for run in runs:
+        keys.append(repr(sorted((k, repr(v)) for k, v in settings(run.config).items()
+                                if k not in _NOT_CONFIG)))
+    first = {k: i for i, k in reversed(list(enumerate(keys)))}
+    reps = sorted(set(first.values()))
+    names = make_labels([runs.runs[i].config for i in reps], exclude=["seed"])
+    label_of = {keys[i]: name for i, name in zip(reps, names)}
+    rows = []
+    for run, key in zip(runs, keys):
+        m = run_metrics(run)
+        rows.append({"config": label_of[key], "policy": run.policy, "seed": m["seed"],
+                     **{c: m[c] for c, _, _ in SEED_METRICS if c in m}, "_run": run})
+    table = pd.DataFrame(rows)
+    if target_accuracy is None:
+        best = table.groupby("config", sort=False)["final_accuracy"].mean().max()
+        target_accuracy = 0.9 * float(best) if np.isfinite(best) else float("nan")
+    table["time_to_target_s"] = [time_to_accuracy_s(r.rounds, target_accuracy) for r in table["_run"]]
+    return table.drop(columns="_run"), float(target_accuracy)
+
+
+def resolve_baseline(table: pd.DataFrame, name: str) -> str:
+    """The configuration ``name`` means: its label, or a policy name with one configuration.
+
+    Raises:
+        ValueError: ``name`` matches no configuration, or a policy with several.
+    """
+    configs = list(dict.fromkeys(table["config"]))
+    if name in configs:
+        return name
+    lower = [c for c in configs if c.lower() == name.lower()]
+    by_policy = list(dict.fromkeys(table.loc[table["policy"] == name, "config"]))
+    for match in (lower, by_policy):
+        if len(match) == 1:
+            return match[0]
+    raise ValueError(f"--baseline must name one configuration ({', '.join(configs)}), got {name!r}")
+
+
+def seed_comparison(runs, baseline: str | None = None, target_accuracy: float | None = None):
+    """Configurations over seeds: (summary frame of :func:`analysis.stats.seed_summary`, per-run
+    table, target accuracy, baseline configuration or None)."""
+    table, target = seed_runs_table(runs, target_accuracy)
+    base = resolve_baseline(table, baseline) if baseline is not None else None
+    metrics_ = [c for c, _, _ in SEED_METRICS]
+    summary = seed_summary(table, ["config"], metrics_, baseline=base)
+    reached = table.groupby("config", sort=False)["time_to_target_s"].apply(lambda s: int(s.notna().sum()))
+    summary["reached"] = summary["config"].map(reached)
+    return summary, table, target, base
+
+
+def _scales(summary: pd.DataFrame) -> dict[str, tuple[float, str]]:
+    acc = summary["final_accuracy"].to_numpy(dtype=float)
+    pct = bool(np.all(~np.isfinite(acc) | (acc <= 1.0)))
+    bits_f, bits_p = si_scale(summary["total_uplink_bits"])
+    j_f, j_p = si_scale(summary["energy_per_device_j"])
+    return {"acc": (0.01 if pct else 1.0, "%"), "bits": (bits_f, f"{bits_p}bit"),
+            "j": (j_f, f"{j_p}J"), "s": (1.0, "s"), "n": (1.0, "")}
+
+
+def seed_markdown(summary: pd.DataFrame, target: float, baseline: str | None = None) -> str:
+    """The tables of :func:`seed_comparison` as Markdown, with what the ± means."""
+    scales = _scales(summary)
+    n_max = int(summary["seeds"].max())
+    pct = scales["acc"][0] == 0.01
+    target_text = f"{target * 100:.1f} %" if pct else f"{target:.3g}"
+
+    def header(col: str, title: str, kind: str, diff: bool = False) -> str:
+        unit = "pp" if diff and kind == "acc" else scales[kind][1]
+        if col == "time_to_target_s":
+            title = f"time to {target_text}"
+        return f"{'Δ ' if diff else ''}{title}" + (f" [{unit}]" if unit else "")
+
+    def cell(row, col: str, kind: str, suffix: str = "") -> str:
+        factor = scales[kind][0]
+        text = format_interval(row[col + suffix], row[col + suffix + "_ci"], 1.0 / factor)
+        if col == "time_to_target_s":
+            k = int(row["reached"])
+            if k == 0:
+                return "not reached"
+            if k < row["seeds"]:
+                text += f" ({k}/{row['seeds']} reached)"
+        return text
+
+    cols = {"configuration": summary["config"], "seeds": summary["seeds"]}
+    for col, title, kind in SEED_METRICS:
+        cols[header(col, title, kind)] = [cell(r, col, kind) for _, r in summary.iterrows()]
+    what = ("mean ± half-width of the 95 % confidence interval, Student t over the seeds "
+            "(n − 1 degrees of freedom)" if n_max > 1 else
+            "one seed per configuration: means only, no interval (run several with --seeds)")
+    text = (f"Per configuration: {what}. Time to target: simulated time until the test accuracy "
+            f"first reaches {target_text}, over the seeds that reach it.\n\n"
+            + to_markdown(pd.DataFrame(cols)))
+    if baseline is not None:
+        diff = {"configuration": summary["config"]}
+        for col, title, kind in SEED_METRICS:
+            diff[header(col, title, kind, diff=True)] = [
+                "baseline" if r["config"] == baseline else _diff_cell(r, col, scales[kind][0])
+                for _, r in summary.iterrows()]
+        text += (f"\nPaired difference to {baseline} (configuration − baseline, per seed, over "
+                 f"the seeds both ran), mean ± 95 % Student-t interval; * the interval excludes 0."
+                 f"\n\n" + to_markdown(pd.DataFrame(diff)))
+    return text
+
+
+def _diff_cell(row, col: str, factor: float) -> str:
+    mean, hw = row[col + "_diff"], row[col + "_diff_ci"]
+    text = format_interval(mean, hw, 1.0 / factor)
+    if np.isfinite(hw) and np.isfinite(mean) and (mean - hw > 0 or mean + hw < 0):
+        text += " *"
+    return text
+
+
+def seed_compare_markdown(paths, baseline: str | None = None,
+                          target_accuracy: float | None = None) -> str:
+    """`sflsim compare`: runs under ``paths`` grouped by configuration, as Markdown."""
+    runs = combine_runs([load_run(p) for p in find_runs(paths)])
+    summary, _, target, base = seed_comparison(runs, baseline, target_accuracy)
+    return seed_markdown(summary, target, base)

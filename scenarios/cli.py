@@ -3,11 +3,13 @@
     sflsim list
     sflsim show [SCENARIO|FILE] [--set key=value ...]
     sflsim run [SCENARIO|FILE] [--set key=value ...] [--config file.toml] [--seed N] [--out DIR] [--resume]
-    sflsim sweep SCENARIO --grid key=v1,v2 ... [--workers N] [--ray-address ADDR] --out DIR
+    sflsim run ... --seeds 0-4                      (one run directory per seed: DIR/seed=N)
+    sflsim sweep SCENARIO --grid key=v1,v2 ... [--seeds 0,1,2] [--workers N] [--ray-address ADDR] --out DIR
     sflsim pretrain [SCENARIO|FILE] [--set key=value ...]
     sflsim pretrain --recipe default --out FILE.safetensors [--public-samples N] [--epochs E]
     sflsim plot RUN_DIR [RUN_DIR ...] [--out DIR]
-    sflsim compare RUN_DIR ...
+    sflsim compare RUN_DIR ... [--baseline NAME] [--target-accuracy A]
+    sflsim reproduce st-sflora --out DIR [--quick]
 
 Bad input gets one line on stderr naming what is wrong and the valid choices, exit status 2,
 and no run directory.
@@ -59,15 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="run directory (default runs/<scenario>-<policy>-s<seed>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last round")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_seeds_option(p)
 
     p = sub.add_parser("sweep", help="run a grid of configs (in parallel with --workers or Ray)")
     _add_config_options(p)
-    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2", required=True,
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                    help="a key and the values to sweep; several --grid make a product")
-    p.add_argument("--workers", type=int, default=1, help="parallel local worker processes")
-    p.add_argument("--ray-address", default=None, help="run on Ray ('auto', or an address; needs sflsim[ray])")
+    _add_seeds_option(p)
+    p.add_argument("--workers", type=int, default=1,
+                   help="parallel local worker processes (with --ray-address local: its CPUs)")
+    p.add_argument("--ray-address", default=None,
+                   help="run on Ray: 'local' starts one here, 'auto' or HOST:PORT joins a running "
+                        "cluster (needs sflsim[ray])")
     p.add_argument("--out", required=True, help="sweep directory (one run directory per grid point)")
     p.add_argument("--resume", action="store_true", help="continue unfinished runs of the sweep")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no per-run lines")
 
     p = sub.add_parser("pretrain", help="pretrain (and cache) the backbone a scenario uses, or run a recipe")
     _add_config_options(p)
@@ -87,9 +95,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="runs: every figure of the runs; token-curve: accuracy vs K from "
                         "bench/token_curve.py JSON files; token-maps: kept tokens of one run")
 
-    p = sub.add_parser("compare", help="print a comparison table of run directories")
-    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p = sub.add_parser("compare", help="mean ± 95 %% interval over seeds per configuration, "
+                                       "paired differences to a baseline")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run or sweep directories")
+    p.add_argument("--baseline", default=None, metavar="NAME",
+                   help="a configuration (policy name or label) to difference against, seed by seed")
+    p.add_argument("--target-accuracy", type=float, default=None, metavar="A",
+                   help="accuracy (fraction) for the time-to-target column (default: 90 %% of "
+                        "the best configuration's mean final accuracy)")
+
+    p = sub.add_parser("reproduce", help="re-make a paper's comparison: runs, RESULTS.md, figures")
+    p.add_argument("paper", choices=("st-sflora",), help="the comparison to re-make")
+    p.add_argument("--out", required=True, help="directory of the runs, figures and RESULTS.md")
+    p.add_argument("--quick", action="store_true", help="fewer rounds and seeds (about 5 minutes)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a config value of every run (e.g. a smaller model)")
+    p.add_argument("--seeds", default=None, metavar="SEEDS",
+                   help="seeds instead of the plan's, e.g. 0-4")
+    p.add_argument("--rounds", type=int, default=None, help="rounds instead of the plan's")
+    p.add_argument("--policies", default=None, metavar="P1,P2",
+                   help="only these policies (a smaller reproduction)")
+    p.add_argument("--deadlines", default=None, metavar="D1,D2",
+                   help="deadlines [s] of the token-budget sweep instead of the plan's ('' : none)")
+    p.add_argument("--workers", type=int, default=1, help="parallel local worker processes")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no per-run lines")
     return parser
+
+
+def _add_seeds_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seeds", default=None, metavar="SEEDS",
+                   help="run once per seed, each in DIR/seed=N: 0,1,2 or 0-9 (not with --seed)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,6 +146,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "list":
         return _cmd_list(args.policies)
+    if args.command == "compare":
+        return _cmd_compare(args)
+    if args.command == "reproduce":
+        from scenarios.reproduce import reproduce_command
+
+        return reproduce_command(args)
     if args.command in ("plot", "compare"):
         from analysis import cli as analysis_cli
 
@@ -133,20 +174,31 @@ def _dispatch(args: argparse.Namespace) -> int:
     scenario = load(args.scenario)
     sets = parse_assignments(args.sets)
     file_values = load_toml(args.config_file) if args.config_file else None
+    seeds = None
+    if getattr(args, "seeds", None) is not None:
+        from scenarios.seeds import check_seed_options, parse_seeds
+
+        seeds = parse_seeds(args.seeds)
+        check_seed_options(args.seed, seeds, None, {**(file_values or {}), **sets})
     cfg = resolve(scenario, sets, file_values, seed=args.seed)
     _set_threads(args.threads)
     if args.command == "show":
         return _cmd_show(cfg)
     if args.command == "pretrain":
         return _cmd_pretrain(cfg)
+    if args.command == "run" and seeds is not None:
+        return _cmd_run_seeds(scenario, cfg, sets, file_values, seeds, args)
     if args.command == "run":
         return _cmd_run(scenario, cfg, args)
     if args.command == "sweep":
         from scenarios.sweep import parse_grid, run_sweep
 
+        if not args.grid and seeds is None:
+            raise ValueError("sweep needs --grid KEY=V1,V2 or --seeds")
         grid = parse_grid(args.grid)
         return run_sweep(scenario, cfg, sets, file_values, args.seed, grid, args.out,
-                         workers=args.workers, ray_address=args.ray_address, resume=args.resume)
+                         workers=args.workers, ray_address=args.ray_address, resume=args.resume,
+                         seeds=seeds, quiet=args.quiet)
     raise AssertionError(args.command)
 
 
@@ -267,6 +319,34 @@ def _cmd_run(scenario, cfg, args) -> int:
     s = summary(result.rounds)
     print(_summary_table(cfg, s))
     print(f"run directory: {result.out_dir}")
+    return 0
+
+
+def _cmd_run_seeds(scenario, cfg, sets, file_values, seeds, args) -> int:
+    """``sflsim run --seeds``: one run per seed in ``OUT/seed=N``, each as if run alone."""
+    from pathlib import Path
+
+    from scenarios.sweep import run_sweep
+
+    out = args.out or str(Path("runs") / f"{cfg.name}-{cfg.policy}-seeds")
+    return run_sweep(scenario, cfg, sets, file_values, None, {}, out, resume=args.resume,
+                     seeds=seeds, quiet=args.quiet, record_sweep=False)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    """``sflsim compare``: runs grouped by configuration, mean ± interval over seeds."""
+    from analysis.metrics import MissingDataError
+    from analysis.tables import seed_compare_markdown
+    from analysis.traces import NotARunError
+
+    if args.target_accuracy is not None and not 0 < args.target_accuracy <= 1:
+        raise ValueError(f"--target-accuracy must be in (0, 1], got {args.target_accuracy}")
+    try:
+        text = seed_compare_markdown(args.runs, baseline=args.baseline,
+                                     target_accuracy=args.target_accuracy)
+    except (NotARunError, MissingDataError) as exc:
+        raise ValueError(str(exc)) from None
+    print(text, end="")
     return 0
 
 

@@ -2,28 +2,32 @@
 
 Every grid point is an ordinary run directory under the sweep directory, named by the values it
 varies (``policy=equal,deadline_s=2``), with those values recorded in its ``config.json`` under
-``sweep``. Runs are independent, so parallelism is the standard library's process pool locally
-and Ray tasks on a cluster; nothing here schedules work itself. A sweep interrupted at any point
-continues with ``--resume``: finished runs are kept, unfinished ones resume from their
-checkpoints.
+``sweep``. With seeds (``--seeds 0-4``) every grid point is run once per seed, each in its own
+directory ``<point>/seed=<n>``, made exactly as the run made alone with ``--seed n``. Runs are
+independent, so parallelism is the standard library's process pool locally and Ray tasks on a
+cluster; nothing here schedules work itself. A sweep interrupted at any point continues with
+``--resume``: finished runs are kept, unfinished ones resume from their checkpoints.
 """
 from __future__ import annotations
 
 import itertools
+import multiprocessing as mp
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
-
-import multiprocessing as mp
 
 import pandas as pd
 
 from analysis.tables import to_markdown
 from scenarios import rundir
 from scenarios.overrides import ConfigError, parse_assignments
+from scenarios.progress import SweepProgress
 from scenarios.runner import prepare, resolve, summary
+from scenarios.seeds import SEED_KEY, check_seed_options, seed_dir
 
 SWEEP_TABLE = "sweep.parquet"
 
@@ -46,83 +50,192 @@ def grid_points(grid: Mapping[str, Sequence[str]]) -> list[dict[str, str]]:
 
 
 def point_dir(out: Path, point: Mapping[str, str]) -> Path:
+    """``out/<k1=v1,k2=v2>`` (characters outside ``[A-Za-z0-9=,.-_]`` become ``_``)."""
     name = ",".join(f"{k}={v}" for k, v in point.items())
     safe = "".join(c if c.isalnum() or c in "=,.-_" else "_" for c in name)
-    return out / safe
+    return out / safe if safe else out
 
 
-def _worker(scenario_ref: str, overrides: dict, out_dir: str, resume: bool, sweep: dict,
-            threads: int) -> dict:
+@dataclass(frozen=True)
+class Job:
+    """One run of a sweep: its overrides, directory, grid values (and seed) and whether it is
+    finished already."""
+
+    overrides: dict
+    run_dir: Path
+    sweep: dict
+    finished: bool
+
+    @property
+    def name(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in self.sweep.items() if k != SEED_KEY) + (
+            f"/seed={self.sweep[SEED_KEY]}" if SEED_KEY in self.sweep else "")
+
+
+def plan(scenario, sets: Mapping[str, str], file_values: Mapping[str, Any] | None,
+         seed: int | None, grid: Mapping[str, Sequence[str]], out: str | os.PathLike,
+         seeds: Sequence[int] | None = None, resume: bool = False,
+         record_sweep: bool = True) -> list[Job]:
+    """Validate every run of the sweep before anything is written.
+
+    Args:
+        scenario: the loaded scenario.
+        sets, file_values: ``--set`` and ``--config`` values applied to every run.
+        seed: ``--seed`` (all runs), or None.
+        grid: the swept keys and their values (text).
+        out: the sweep directory.
+        seeds: run every grid point once per seed, in ``<point>/seed=<n>``.
+        resume: continue runs whose directory exists.
+        record_sweep: record the grid values (and seed) in each ``config.json``; False makes
+            each run's ``config.json`` that of the same run made alone (``sflsim run --seeds``).
+
+    Raises:
+        ConfigError: a bad value anywhere in the grid, conflicting seed options, or a run
+            directory that holds another run (without ``resume``).
+    """
+    check_seed_options(seed, seeds, grid, {**(file_values or {}), **sets})
+    out = Path(out)
+    jobs = []
+    for point in grid_points(grid):
+        for s in (seeds if seeds is not None else (None,)):
+            overrides = {**(file_values or {}), **sets, **point}
+            if seed is not None:
+                overrides[SEED_KEY] = seed
+            run_dir = point_dir(out, point)
+            recorded = dict(point)
+            if s is not None:
+                overrides[SEED_KEY] = s
+                run_dir = seed_dir(run_dir, s)
+                recorded[SEED_KEY] = str(s)
+            cfg = resolve(scenario, overrides)  # raises ConfigError naming the bad key or value
+            done = finished(run_dir, cfg.rounds)
+            if not done:
+                prepare(scenario, cfg, run_dir, resume=resume, sweep=recorded if record_sweep else {})
+            jobs.append(Job(overrides, run_dir, recorded, done))
+    return jobs
+
+
+def _worker(scenario_ref: str, overrides: dict, out_dir: str, resume: bool, record: dict,
+            threads: int, cwd: str | None = None) -> dict:
     import torch
 
     from scenarios.runner import run_scenario
 
+    if cwd is not None and os.path.isdir(cwd):
+        os.chdir(cwd)  # a Ray worker starts elsewhere; relative paths are the driver's
     torch.set_num_threads(threads)
-    result = run_scenario(scenario_ref, overrides, out_dir, resume=resume, sweep=sweep)
-    return {**sweep, **result}
+    start = time.perf_counter()
+    result = run_scenario(scenario_ref, overrides, out_dir, resume=resume, sweep=record)
+    result["wall_s"] = time.perf_counter() - start
+    return result
 
 
-def run_sweep(scenario, base_cfg, sets: Mapping[str, str], file_values: Mapping[str, Any] | None,
-              seed: int | None, grid: Mapping[str, Sequence[str]], out: str | os.PathLike,
-              workers: int = 1, ray_address: str | None = None, resume: bool = False) -> int:
-    """Validate every grid point, then run them all; print and save the gathered table."""
+def execute(scenario, jobs: Sequence[Job], workers: int = 1, ray_address: str | None = None,
+            resume: bool = False, quiet: bool = False, record_sweep: bool = True,
+            desc: str = "sweep") -> pd.DataFrame:
+    """Run the unfinished jobs (process pool or Ray) and return one row per job, in job order.
+
+    Args:
+        scenario: the loaded scenario (its name or file is what workers load).
+        jobs: from :func:`plan`.
+        workers: parallel local processes; with ``ray_address="local"``, the CPUs of the local
+            Ray instance.
+        ray_address: ``"local"`` starts a local Ray; ``"auto"`` or ``host:port`` joins one.
+        resume: continue partial runs from their checkpoints.
+        quiet: no progress bar and no per-run lines.
+        record_sweep: as in :func:`plan`.
+        desc: the progress bar's label.
+    """
     if workers <= 0:
         raise ConfigError(f"--workers must be > 0, got {workers}")
-    out = Path(out)
-    points = grid_points(grid)
-    jobs = []
-    for point in points:
-        overrides = {**(file_values or {}), **sets, **point}
-        if seed is not None:
-            overrides["seed"] = seed
-        cfg = resolve(scenario, overrides)  # raises ConfigError naming the bad key or value
-        run_dir = point_dir(out, point)
-        done = _finished(run_dir, cfg.rounds)
-        if not done:
-            prepare(scenario, cfg, run_dir, resume=resume, sweep=point)
-        jobs.append((overrides, run_dir, point, done))
-    ref = scenario.name if scenario.source.startswith("scenarios.") else scenario.source
-    out.mkdir(parents=True, exist_ok=True)
+    ref = scenario.name if scenario.source.startswith("scenarios.") else str(Path(scenario.source).resolve())
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
-    todo = [(ov, str(d), resume or d.exists(), pt) for ov, d, pt, done in jobs if not done]
-    results: list[dict] = [_summary_of(d, pt) for ov, d, pt, done in jobs if done]
-    print(f"sweep: {len(points)} runs ({len(points) - len(todo)} already finished) -> {out}", file=sys.stderr)
+    cwd = os.getcwd()
+    todo = [(i, j) for i, j in enumerate(jobs) if not j.finished]
+    results: dict[int, dict] = {i: _summary_of(j.run_dir) for i, j in enumerate(jobs) if j.finished}
+    args = {i: (ref, j.overrides, str(j.run_dir), resume or j.run_dir.exists(),
+                j.sweep if record_sweep else {}, threads, cwd) for i, j in todo}
+    with SweepProgress(len(jobs), done=len(results), quiet=quiet, desc=desc) as bar:
+        bar.message(f"{desc}: {len(jobs)} runs ({len(results)} already finished)")
+        if ray_address is not None:
+            _run_ray(args, jobs, results, bar, ray_address, workers, threads)
+        elif workers == 1:
+            for i, a in args.items():
+                bar.set_running(1)
+                results[i] = _worker(*a)
+                bar.finished(jobs[i].name, results[i], results[i]["wall_s"])
+        else:
+            ctx = mp.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                pending = {pool.submit(_worker, *a): i for i, a in args.items()}
+                while pending:
+                    done, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        i = pending.pop(fut)
+                        results[i] = fut.result()
+                        bar.finished(jobs[i].name, results[i], results[i]["wall_s"])
+                    bar.set_running(sum(f.running() for f in pending))
+    rows = []
+    for i, job in enumerate(jobs):
+        row = {k: v for k, v in results[i].items() if k != "wall_s"}
+        row["out_dir"] = str(job.run_dir)
+        rows.append({**job.sweep, **row})
+    return pd.DataFrame(rows)
 
-    if ray_address is not None:
-        results += _run_ray(ref, todo, ray_address, threads)
-    elif workers == 1:
-        for ov, d, res, pt in todo:
-            print(f"sweep: running {Path(d).name}", file=sys.stderr)
-            results.append(_worker(ref, ov, d, res, pt, threads))
-    else:
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = {pool.submit(_worker, ref, ov, d, res, pt, threads): d for ov, d, res, pt in todo}
-            for fut in as_completed(futures):
-                results.append(fut.result())
-                print(f"sweep: finished {Path(futures[fut]).name}", file=sys.stderr)
 
-    table = pd.DataFrame(results)
-    order = {tuple(p.items()): i for i, p in enumerate(points)}
-    table["_order"] = [order[tuple((k, str(r[k])) for k in grid)] for r in results]
-    table = table.sort_values("_order").drop(columns="_order").reset_index(drop=True)
-    rundir.write_parquet(out / SWEEP_TABLE, table)
-    print(_markdown(table, list(grid)), end="")
-    return 0
-
-
-def _run_ray(ref: str, todo: list, address: str, threads: int) -> list[dict]:
+def _run_ray(args: dict, jobs, results: dict, bar: SweepProgress, address: str, workers: int,
+             threads: int) -> None:
     try:
         import ray
     except ImportError:
         raise ConfigError("--ray-address needs Ray: pip install 'sflsim[ray]'") from None
-    ray.init(address=None if address == "local" else address, ignore_reinit_error=True)
-    remote = ray.remote(num_cpus=threads)(_worker)
-    refs = [remote.remote(ref, ov, d, res, pt, threads) for ov, d, res, pt in todo]
-    return list(ray.get(refs))
+    started = not ray.is_initialized()
+    if started:
+        env = {"runtime_env": {"env_vars": {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}}}
+        if address == "local":
+            ray.init(num_cpus=workers * threads, include_dashboard=False, log_to_driver=False, **env)
+        else:
+            ray.init(address=address, log_to_driver=False, **env)
+    try:
+        remote = ray.remote(num_cpus=threads)(_worker)
+        pending = {remote.remote(*a): i for i, a in args.items()}
+        slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+        while pending:
+            bar.set_running(min(slots, len(pending)))
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            for ref in done:
+                i = pending.pop(ref)
+                results[i] = ray.get(ref)
+                bar.finished(jobs[i].name, results[i], results[i]["wall_s"])
+    finally:
+        if started:
+            ray.shutdown()
 
 
-def _finished(run_dir: Path, rounds: int) -> bool:
+def run_sweep(scenario, base_cfg, sets: Mapping[str, str], file_values: Mapping[str, Any] | None,
+              seed: int | None, grid: Mapping[str, Sequence[str]], out: str | os.PathLike,
+              workers: int = 1, ray_address: str | None = None, resume: bool = False,
+              seeds: Sequence[int] | None = None, quiet: bool = False,
+              record_sweep: bool = True) -> int:
+    """Validate every run, then run them all; print the gathered table and save it."""
+    if workers <= 0:
+        raise ConfigError(f"--workers must be > 0, got {workers}")
+    jobs = plan(scenario, sets, file_values, seed, grid, out, seeds=seeds, resume=resume,
+                record_sweep=record_sweep)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = execute(scenario, jobs, workers=workers, ray_address=ray_address, resume=resume,
+                    quiet=quiet, record_sweep=record_sweep)
+    rundir.write_parquet(out / SWEEP_TABLE, table)
+    keys = list(grid) + ([SEED_KEY] if seeds is not None else [])
+    print(_markdown(table, keys), end="")
+    if seeds is not None and len(seeds) > 1 and not quiet:
+        print(f"means with 95 % intervals over the seeds: sflsim compare {out}", file=sys.stderr)
+    return 0
+
+
+def finished(run_dir: Path, rounds: int) -> bool:
+    """Whether ``run_dir`` holds a run that reached ``rounds`` (its rounds table says so)."""
     path = run_dir / rundir.ROUNDS
     if not path.exists():
         return False
@@ -130,10 +243,10 @@ def _finished(run_dir: Path, rounds: int) -> bool:
     return bool(len(df)) and int(df["round"].max()) >= rounds
 
 
-def _summary_of(run_dir: Path, point: Mapping[str, str]) -> dict:
+def _summary_of(run_dir: Path) -> dict:
     s = summary(pd.read_parquet(run_dir / rundir.ROUNDS))
     s["out_dir"] = str(run_dir)
-    return {**point, **s}
+    return s
 
 
 def _markdown(table: pd.DataFrame, keys: list[str]) -> str:
@@ -141,4 +254,5 @@ def _markdown(table: pd.DataFrame, keys: list[str]) -> str:
     return to_markdown(table[[c for c in cols if c in table.columns]])
 
 
-__all__ = ["parse_grid", "grid_points", "run_sweep"]
+__all__ = ["parse_grid", "grid_points", "point_dir", "plan", "execute", "run_sweep", "finished",
+           "SWEEP_TABLE"]

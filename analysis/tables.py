@@ -306,7 +306,7 @@ def seed_markdown(summary: pd.DataFrame, target: float, baseline: str | None = N
             if k == 0:
                 return "not reached"
             if k < row["seeds"]:
-                text += f" ({k}/{row['seeds']} reached)"
+                text = text.replace(" (1 seed)", "") + f" ({k}/{row['seeds']} reached)"
         return text
 
     cols = {"configuration": summary["config"], "seeds": summary["seeds"]}

@@ -157,9 +157,9 @@ def execute(scenario, jobs: Sequence[Job], workers: int = 1, ray_address: str | 
                 j.sweep if record_sweep else {}, threads, cwd) for i, j in todo}
     with SweepProgress(len(jobs), done=len(results), quiet=quiet, desc=desc) as bar:
         bar.message(f"{desc}: {len(jobs)} runs ({len(results)} already finished)")
-        if ray_address is not None:
+        if ray_address is not None and args:
             _run_ray(args, jobs, results, bar, ray_address, workers, threads)
-        elif workers == 1:
+        elif ray_address is not None or workers == 1:
             for i, a in args.items():
                 bar.set_running(1)
                 results[i] = _worker(*a)

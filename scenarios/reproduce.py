@@ -1,0 +1,143 @@
+"""``sflsim reproduce st-sflora``: the ST-SFLora paper's comparison as this simulator makes it.
+
+Two sweeps of the default paper-style cell, both with seeds as an axis: every policy of the
+paper's comparison (``DIR/policies/policy=<p>/seed=<n>``), and ST-SFLora over a few deadlines
+(``DIR/deadlines/deadline_s=<d>/seed=<n>``) for the token-budget-vs-deadline curve. Both are
+ordinary sweeps, run under one progress bar and resumed the way a sweep resumes: running the
+same command again keeps the finished runs, continues the partial ones from their checkpoints
+and rewrites ``DIR/RESULTS.md`` (:mod:`analysis.results_md`) from all of them.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from scenarios.overrides import ConfigError, parse_assignments
+from scenarios.registry import SCENARIOS as REGISTERED, load
+from scenarios.seeds import parse_seeds
+from scenarios.sweep import execute, plan
+
+PAPER_POLICIES = ("st-sflora", "st-sflora-full", "sflora", "split-lora", "fed-lora",
+                  "local-lora", "random-tokens")
+SCENARIOS = ("paper-cell", "static-cell")  # the first one registered is used
+
+
+@dataclass(frozen=True)
+class ReproducePlan:
+    """What a reproduction runs.
+
+    Attributes:
+        policies: the policies compared.
+        seeds: seeds of every policy (the intervals are over these).
+        rounds: rounds of every run (None: the scenario's).
+        deadlines_s: deadlines of the ST-SFLora token-budget sweep [s] (empty: no sweep).
+        deadline_seeds: seeds of the deadline sweep.
+        sets: further config values for every run (text, as ``--set``).
+    """
+
+    policies: tuple[str, ...] = PAPER_POLICIES
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    rounds: int | None = None
+    deadlines_s: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
+    deadline_seeds: tuple[int, ...] = (0, 1, 2)
+    sets: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.policies:
+            raise ConfigError("--policies needs at least one policy")
+        if self.rounds is not None and self.rounds <= 0:
+            raise ConfigError(f"--rounds must be > 0, got {self.rounds}")
+        if any(d <= 0 for d in self.deadlines_s):
+            raise ConfigError(f"--deadlines must be > 0 s, got {self.deadlines_s}")
+
+
+FULL = ReproducePlan()
+QUICK = ReproducePlan(seeds=(0, 1, 2), rounds=3, deadlines_s=(1.0, 2.0, 4.0), deadline_seeds=(0, 1),
+                      sets={"learner.eval_samples": "500"})
+
+
+def default_scenario() -> str:
+    """``paper-cell`` when it is registered, else ``static-cell``."""
+    return next(s for s in SCENARIOS if s in REGISTERED)
+
+
+def plan_from_args(args: argparse.Namespace) -> ReproducePlan:
+    """The quick or full plan with the command line's changes."""
+    base = QUICK if args.quick else FULL
+    changes: dict = {"sets": {**base.sets, **parse_assignments(args.sets)}}
+    if args.seeds is not None:
+        changes["seeds"] = parse_seeds(args.seeds)
+        changes["deadline_seeds"] = changes["seeds"][:len(base.deadline_seeds)]
+    if args.rounds is not None:
+        changes["rounds"] = args.rounds
+    if args.policies is not None:
+        changes["policies"] = tuple(p.strip() for p in args.policies.split(",") if p.strip())
+    if args.deadlines is not None:
+        try:
+            changes["deadlines_s"] = tuple(float(d) for d in args.deadlines.split(",") if d.strip())
+        except ValueError:
+            raise ConfigError(f"--deadlines expects numbers like 1,2,4, got {args.deadlines!r}") from None
+    return dataclasses.replace(base, **changes)
+
+
+def reproduce_command(args: argparse.Namespace) -> int:
+    """Run (or continue) the reproduction into ``args.out`` and write its RESULTS.md."""
+    from analysis.results_md import write_results
+
+    start, load_start = time.perf_counter(), os.getloadavg()
+    the_plan = plan_from_args(args)
+    scenario = load(default_scenario())
+    out = Path(args.out)
+    sets = dict(the_plan.sets)
+    if the_plan.rounds is not None:
+        sets["rounds"] = str(the_plan.rounds)
+    if "policy" in sets or "seed" in sets:
+        raise ConfigError("reproduce chooses policy and seed itself; use --policies and --seeds")
+    jobs = plan(scenario, sets, None, None, {"policy": list(the_plan.policies)}, out / "policies",
+                seeds=the_plan.seeds, resume=True)
+    if the_plan.deadlines_s and "st-sflora" in the_plan.policies:
+        grid = {"deadline_s": [f"{d:g}" for d in the_plan.deadlines_s]}
+        jobs += plan(scenario, {**sets, "policy": "st-sflora"}, None, None, grid, out / "deadlines",
+                     seeds=the_plan.deadline_seeds, resume=True)
+    n_policy = len(the_plan.policies) * len(the_plan.seeds)
+    _pretrain_once(scenario, sets, args.quiet)
+    already = sum(j.finished for j in jobs)
+    execute(scenario, jobs, workers=args.workers, resume=True, quiet=args.quiet, desc="reproduce")
+    wall_s = time.perf_counter() - start
+    load_end = os.getloadavg()
+    command = "sflsim reproduce st-sflora" + (" --quick" if args.quick else "")
+    how = {
+        "made by": f"`{command}` (scenario `{scenario.name}`, {len(jobs)} runs: "
+                   f"{n_policy} policy runs, {len(jobs) - n_policy} deadline-sweep runs)",
+        "seeds": f"{', '.join(map(str, the_plan.seeds))} (deadline sweep: "
+                 f"{', '.join(map(str, the_plan.deadline_seeds))})",
+        "wall time": f"{wall_s / 60:.1f} min on {os.cpu_count()} cores with {args.workers} "
+                     f"worker(s)" + (f"; {already} runs were found finished from an earlier, "
+                                     f"interrupted invocation" if already else ""),
+        "machine load": f"1-minute load average {load_start[0]:.2f} at the start, "
+                        f"{load_end[0]:.2f} at the end (shared with other jobs)",
+        "config changes": ", ".join(f"{k}={v}" for k, v in sets.items()) or "none (defaults)",
+    }
+    path = write_results(out, [j.run_dir for j in jobs[:n_policy]],
+                         [j.run_dir for j in jobs[n_policy:]], how)
+    print(f"wrote {path} ({wall_s / 60:.1f} min)")
+    return 0
+
+
+def _pretrain_once(scenario, sets: Mapping[str, str], quiet: bool) -> None:
+    """Make (or find cached) the backbone every run shares before the runs start in parallel."""
+    from scenarios.base import backbone
+    from scenarios.runner import resolve
+
+    cfg = resolve(scenario, sets)
+    backbone(cfg, status=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr)))
+
+
+__all__ = ["PAPER_POLICIES", "ReproducePlan", "FULL", "QUICK", "plan_from_args", "reproduce_command",
+           "default_scenario"]

@@ -100,3 +100,69 @@ def test_missing_column_in_summary(one_run):
     run.rounds = run.rounds.drop(columns=["latency_s"])
     with pytest.raises(MissingDataError, match="summary: needs rounds.parquet column latency_s"):
         tables.run_metrics(run)
+
+
+# --------------------------------------------------------------------------------------------
+# Configurations over seeds
+
+T_975_DF2 = 4.302652729911275  # Student t, 97.5 % quantile, 2 degrees of freedom (printed tables)
+
+
+def _seeded_sweep(root):
+    from conftest import write_fake_run
+
+    for policy in ("st-sflora", "random-tokens"):
+        for seed in (0, 1, 2):
+            write_fake_run(root / f"policy={policy}" / f"seed={seed}", policy=policy, seed=seed,
+                           deadline_s=0.7, sweep={"policy": policy, "seed": seed})
+    return root
+
+
+def _hand_interval(values):
+    n = len(values)
+    mean = sum(values) / n
+    s = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return mean, T_975_DF2 * s / math.sqrt(n)
+
+
+def test_seed_comparison_means_intervals_and_paired_differences(tmp_path):
+    root = _seeded_sweep(tmp_path / "sw")
+    assert len(tables.find_runs([root])) == 6  # nested point/seed directories are found
+    summary, per_run, target, base = tables.seed_comparison(tables.find_runs([root]),
+                                                             baseline="random-tokens",
+                                                             target_accuracy=0.3)
+    assert base == "Random tokens" and target == 0.3
+    assert list(summary["seeds"]) == [3, 3]
+    by = {p: sorted((r["seed"], r) for r in per_run[per_run["policy"] == p].to_dict("records"))
+          for p in ("st-sflora", "random-tokens")}
+    st = [r for _, r in by["st-sflora"]]
+    rnd = [r for _, r in by["random-tokens"]]
+    row = summary[summary["config"] == "ST-SFLora"].iloc[0]
+    for col in ("final_accuracy", "total_uplink_bits", "energy_per_device_j"):
+        mean, hw = _hand_interval([r[col] for r in st])
+        assert row[col] == pytest.approx(mean, rel=1e-12)
+        assert row[f"{col}_ci"] == pytest.approx(hw, rel=1e-9)
+        dmean, dhw = _hand_interval([a[col] - b[col] for a, b in zip(st, rnd)])
+        assert row[f"{col}_diff"] == pytest.approx(dmean, rel=1e-9, abs=1e-15)
+        assert row[f"{col}_diff_ci"] == pytest.approx(dhw, rel=1e-9, abs=1e-15)
+    # Time to target by hand: the first round whose accuracy reaches 0.3.
+    for r, path in zip(st, sorted((root / "policy=st-sflora").iterdir())):
+        rounds = pd.read_parquet(path / "rounds.parquet").sort_values("round")
+        hits = [t for a, t in zip(rounds["accuracy"], rounds["time_s"]) if a >= 0.3]
+        expected = hits[0] if hits else math.nan
+        assert (math.isnan(r["time_to_target_s"]) and math.isnan(expected)) or \
+            r["time_to_target_s"] == expected
+
+
+def test_seed_markdown_says_what_the_interval_is(tmp_path):
+    root = _seeded_sweep(tmp_path / "sw")
+    text = tables.seed_compare_markdown([root], baseline="st-sflora")
+    assert "95 % confidence interval, Student t over the seeds" in text
+    assert "Paired difference to ST-SFLora" in text and "±" in text
+    rows = [l for l in text.splitlines() if l.startswith("| Random tokens")]
+    assert len(rows) == 2 and "±" in rows[0] and "±" in rows[1]
+    one = tables.seed_compare_markdown([root / "policy=st-sflora" / "seed=0",
+                                        root / "policy=random-tokens" / "seed=0"])
+    assert "no interval" in one and "(1 seed)" in one and "±" not in one
+    with pytest.raises(ValueError, match="--baseline"):
+        tables.seed_compare_markdown([root], baseline="nothing")

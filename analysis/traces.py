@@ -1,7 +1,10 @@
 """Run directories to tidy DataFrames.
 
 A run directory (docs/interfaces.md) holds ``config.json``, ``events.parquet``,
-``rounds.parquet`` and optionally ``channel.parquet`` and ``token_maps.npz``. :func:`load_run`
+``rounds.parquet`` and optionally ``channel.parquet`` and ``token_maps.npz``. While a run is
+going (or after it was killed) a table is a folder of per-round parts,
+``rounds.parquet.parts/part-000003.parquet``; it is read as the one table it stands for, so an
+unfinished run can be plotted. :func:`load_run`
 reads one, :func:`load_runs` reads several and concatenates their frames with the columns that
 tell the runs apart: ``run`` (index in the order given), ``label`` (a short human name, unique
 among the runs loaded together), ``scenario``, ``policy`` and one column per key a sweep varied
@@ -23,6 +26,13 @@ import pandas as pd
 
 REQUIRED_FILES = ("config.json", "events.parquet", "rounds.parquet")
 OPTIONAL_FILES = ("channel.parquet", "token_maps.npz")
+#: A table still being written: ``<table>.parts/part-<round>.parquet``.
+PARTS_SUFFIX = ".parts"
+
+
+def table_exists(run_dir: Path, name: str) -> bool:
+    """Whether table ``name`` is there, as one file or as a folder of parts."""
+    return (run_dir / name).is_file() or (name.endswith(".parquet") and (run_dir / (name + PARTS_SUFFIX)).is_dir())
 
 # Top-level config keys that differ between runs without describing them.
 _NOISY_CONFIG_KEYS = {"versions", "sweep", "out", "out_dir", "run_dir", "path", "created",
@@ -189,10 +199,15 @@ class Runs:
 
 
 def _read_parquet(path: Path, run_dir: Path) -> pd.DataFrame:
+    """A table from its file, else from its folder of parts (in round order)."""
+    parts = path.with_name(path.name + PARTS_SUFFIX)
+    source = path if path.is_file() or not parts.is_dir() else parts
     try:
-        return pd.read_parquet(path)
+        return pd.read_parquet(source)
     except Exception as exc:  # pyarrow raises several types for a corrupt file
-        raise NotARunError(f"{run_dir}: cannot read {path.name}: {exc}") from exc
+        why = " ".join(str(exc).split())[:160]
+        raise NotARunError(f"{run_dir}: cannot read {source.name} ({why}); the file is damaged: "
+                           f"run the scenario again into a new directory") from exc
 
 
 def load_run(path: str | Path) -> Run:
@@ -213,7 +228,7 @@ def load_run(path: str | Path) -> Run:
         raise NotARunError(f"{run_dir} is not a run directory: it does not exist")
     if not run_dir.is_dir():
         raise NotARunError(f"{run_dir} is not a run directory: it is a file")
-    missing = [name for name in REQUIRED_FILES if not (run_dir / name).is_file()]
+    missing = [name for name in REQUIRED_FILES if not table_exists(run_dir, name)]
     if missing:
         raise NotARunError(f"{run_dir} is not a run directory: missing {', '.join(missing)}")
     try:
@@ -230,7 +245,7 @@ def load_run(path: str | Path) -> Run:
     if {"round", "start_s"} <= set(events.columns):
         events = events.sort_values(["round", "start_s"], kind="stable").reset_index(drop=True)
     channel = None
-    if (run_dir / "channel.parquet").is_file():
+    if table_exists(run_dir, "channel.parquet"):
         channel = _read_parquet(run_dir / "channel.parquet", run_dir)
     token_maps = None
     if (run_dir / "token_maps.npz").is_file():
@@ -348,7 +363,7 @@ def combine_runs(runs: Sequence[Run]) -> Runs:
 def is_run_dir(path: str | Path) -> bool:
     """Whether ``path`` is a directory holding the three required run files."""
     path = Path(path)
-    return path.is_dir() and all((path / name).is_file() for name in REQUIRED_FILES)
+    return path.is_dir() and all(table_exists(path, name) for name in REQUIRED_FILES)
 
 
 def expand_run_dirs(paths: Iterable[str | Path]) -> list[Path]:

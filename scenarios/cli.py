@@ -48,6 +48,8 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sflsim", description="Split federated LoRA fine-tuning over a simulated wireless cell.")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error (may be given anywhere on the line)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("list", help="the shipped scenarios (or, with --policies, the registered policies)")
@@ -61,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="run directory (default runs/<scenario>-<policy>-s<seed>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last round")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the config, the files it names and --out, write nothing, and stop")
     _add_seeds_option(p)
 
     p = sub.add_parser("sweep", help="run a grid of configs (in parallel with --workers or Ray)")
@@ -91,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="figures and summary.md from run directories")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", default=None, help="where figures go (default RUN_DIR/figures for one run)")
-    p.add_argument("--kind", choices=("runs", "token-curve", "token-maps"), default="runs",
+    p.add_argument("--kind", choices=("runs", "token-curve", "token-maps", "decisions"), default="runs",
                    help="runs: every figure of the runs; token-curve: accuracy vs K from "
                         "bench/token_curve.py JSON files; token-maps: kept tokens of one run")
 
@@ -128,6 +132,14 @@ def _add_seeds_option(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; every error is one line on stderr (``--debug``: the traceback too).
+
+    Bad input (a value, a file, a place to write) exits with status 2; an error of the program
+    itself with status 1, saying so.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("SFLSIM_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2), already printed
@@ -137,10 +149,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sflsim: interrupted; continue with --resume", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, ImportError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"sflsim: error: {msg}", file=sys.stderr)
+    except (ValueError, OSError, ImportError) as exc:  # bad input: a value, a file, a folder
+        _report(exc, debug, "")
         return EXIT_USAGE
+    except Exception as exc:  # a bug: still one line, and how to see more
+        _report(exc, debug, f"internal error, {type(exc).__name__}: ",
+                "" if debug else " (run again with --debug for the traceback)")
+        return 1
+
+
+def _report(exc: BaseException, debug: bool, prefix: str, suffix: str = "") -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    text = " ".join(str(exc).split())
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}"
+    print(f"sflsim: error: {prefix}{text or type(exc).__name__}{suffix}", file=sys.stderr)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -155,10 +181,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("plot", "compare"):
         from analysis import cli as analysis_cli
 
+        if args.command == "plot" and args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
+            raise ValueError(f"--out {args.out} exists and is not a directory (figures go into a directory)")
         if args.command == "plot" and args.kind == "token-curve":
             return analysis_cli.token_curve_command(args.runs, args.out)
         if args.command == "plot" and args.kind == "token-maps":
             return analysis_cli.token_maps_command(args.runs, args.out)
+        if args.command == "plot" and args.kind == "decisions":
+            return analysis_cli.decisions_command(args.runs, args.out)
         if args.command == "plot":
             return analysis_cli.plot_command(args.runs, args.out)
         return analysis_cli.compare_command(args.runs)
@@ -294,6 +324,9 @@ def _cmd_run(scenario, cfg, args) -> int:
     from scenarios.runner import execute, prepare, summary
 
     prepared = prepare(scenario, cfg, args.out, resume=args.resume)
+    if args.dry_run:
+        print(f"ok: {cfg.name}/{cfg.policy} would {'resume' if prepared.state else 'write'} {prepared.out_dir}")
+        return 0
     bar = None
 
     def status(msg: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import sys
 import types
 import typing
@@ -62,6 +63,12 @@ def load_toml(path: str) -> dict[str, Any]:
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"--config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"--config {path} is a directory; give a .toml file") from None
+    except OSError as exc:
+        raise ConfigError(f"--config {path} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--config {path} is not a text (TOML) file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"--config {path} is not valid TOML: {exc}") from None
 
@@ -79,13 +86,25 @@ def load_toml(path: str) -> dict[str, Any]:
 
 
 def apply_overrides(cfg: Any, overrides: Mapping[str, Any]) -> Any:
-    """Return ``cfg`` with the dotted-key ``overrides`` applied (values: text or TOML values)."""
+    """Return ``cfg`` with the dotted-key ``overrides`` applied (values: text or TOML values).
+
+    Every key is looked up and converted first; then each dataclass of the tree is rebuilt
+    once with all of its changes, so its ``__post_init__`` sees them together and the order
+    of the keys does not matter (``pretrain.source=file`` with ``pretrain.checkpoint=F``
+    is accepted either way round).
+    """
+    tree: dict[str, Any] = {}
     for key, raw in overrides.items():
-        cfg = _set(cfg, key.split("."), raw, key)
-    return cfg
+        value = _convert_key(cfg, key.split("."), raw, key)
+        node = tree
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = (key, raw, value)
+    return _rebuild(cfg, tree)
 
 
-def _set(cfg: Any, parts: list[str], raw: Any, full_key: str) -> Any:
+def _convert_key(cfg: Any, parts: list[str], raw: Any, full_key: str) -> Any:
     names = {f.name: f for f in dataclasses.fields(cfg)}
     head = parts[0]
     if head not in names:
@@ -95,21 +114,44 @@ def _set(cfg: Any, parts: list[str], raw: Any, full_key: str) -> Any:
     if len(parts) > 1:
         if not dataclasses.is_dataclass(current):
             raise ConfigError(f"unknown key {full_key!r}: {head!r} has no sub-keys")
-        new_value = _set(current, parts[1:], raw, full_key)
-    else:
-        if dataclasses.is_dataclass(current):
-            raise ConfigError(
-                f"{full_key!r} is a group of settings; set one of its keys, "
-                f"e.g. {full_key}.{dataclasses.fields(current)[0].name}=..."
-            )
-        hint = typing.get_type_hints(type(cfg))[head]
-        new_value = convert(raw, hint, full_key)
+        return _convert_key(current, parts[1:], raw, full_key)
+    if dataclasses.is_dataclass(current):
+        raise ConfigError(
+            f"{full_key!r} is a group of settings; set one of its keys, "
+            f"e.g. {full_key}.{dataclasses.fields(current)[0].name}=..."
+        )
+    hint = typing.get_type_hints(type(cfg))[head]
+    return convert(raw, hint, full_key)
+
+
+def _leaves(tree: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for node in tree.values():
+        out += _leaves(node) if isinstance(node, dict) else [(node[0], node[1])]
+    return out
+
+
+def _rebuild(cfg: Any, tree: Mapping[str, Any]) -> Any:
+    changes = {name: _rebuild(getattr(cfg, name), node) if isinstance(node, dict) else node[2]
+               for name, node in tree.items()}
     try:
-        return dataclasses.replace(cfg, **{head: new_value})
+        return dataclasses.replace(cfg, **changes)
     except ConfigError:
         raise
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{full_key}={_show(raw)}: {exc}") from None
+        raise ConfigError(f"{_culprit(_leaves(tree), str(exc))}{_one_line(exc)}") from None
+
+
+def _culprit(leaves: list[tuple[str, Any]], message: str) -> str:
+    """``key=value: `` of the override the message is about (the only one, or the one it names)."""
+    named = [(k, r) for k, r in leaves if re.search(rf"\b{re.escape(k.rsplit('.', 1)[-1])}\b", message)]
+    pick = leaves if len(leaves) == 1 else named[:1] if len(named) >= 1 else []
+    return "".join(f"{k}={_show(r)}: " for k, r in pick)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _choices(cfg: Any, full_key: str, parts: list[str]) -> list[str]:

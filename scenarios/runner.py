@@ -1,10 +1,14 @@
 """Running a scenario into a run directory: resolve, validate, build, loop, write, resume.
 
 Everything that can be wrong with the user's input is found before the run directory is
-created (:func:`prepare`), so bad input never leaves a directory behind. Once running, every
-round ends with the trace files and then the checkpoint written atomically; a run killed at any
-moment resumes from its last checkpoint and finishes with files identical to an uninterrupted
-run (the checkpoint holds the trace, the learner, the world and every RNG state).
+created (:func:`prepare`: the config, the files it names, the output location, and for
+``--resume`` the stored config and checkpoint), so bad input never leaves a directory behind.
+One process at a time writes a run directory (:class:`scenarios.lock.DirectoryLock`). Each
+round appends its rows of every table as a new part and then writes the checkpoint (the
+learner, the world, every RNG state and a running hash of the parts; not the trace), so a
+round costs the same whatever its index; after the last round the parts are joined once into
+one file per table. A run killed at any moment resumes from its last checkpoint and finishes
+with files identical to an uninterrupted run.
 """
 from __future__ import annotations
 
@@ -20,14 +24,19 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from scenarios import rundir
+from scenarios.lock import LOCK_FILE as LOCK_NAME, DirectoryLock, holder
 from scenarios.overrides import ConfigError, apply_overrides, to_dict
+from scenarios.trace import Trace
+from scenarios.validate import check_all
 from scenarios.registry import Scenario, load
 from scenarios.config import ScenarioConfig
 from scenarios.policies import policy_class
 
 NOT_RESULT_KEYS = ("cache_dir",)
+_ARROW = {"int64": pa.int64(), "float64": pa.float64(), "string": pa.string(), "bool": pa.bool_()}
 PACKAGES = ("sflsim", "numpy", "scipy", "simpy", "torch", "timm", "peft", "pandas", "pyarrow")
 
 EVENT_COLUMNS = {
@@ -64,6 +73,7 @@ class Prepared:
     out_dir: Path
     resume: bool
     sweep: dict
+    state: dict | None = None  # the checkpoint a resumed run continues from (checked on load)
 
 
 def resolve(scenario: Scenario, overrides: Mapping[str, Any] | None = None,
@@ -75,14 +85,11 @@ def resolve(scenario: Scenario, overrides: Mapping[str, Any] | None = None,
         for key in source:
             if key in DERIVED_KEYS:
                 raise ConfigError(f"{key} follows {DERIVED_KEYS[key]}; set {DERIVED_KEYS[key]} instead")
-    cfg = scenario.default_config()
-    if config_file_values:
-        cfg = apply_overrides(cfg, config_file_values)
-    if overrides:
-        cfg = apply_overrides(cfg, overrides)
+    # One application: every value is checked together with the others, in any order.
+    values = {**(config_file_values or {}), **(overrides or {})}
     if seed is not None:
-        cfg = apply_overrides(cfg, {"seed": seed})
-    return cfg
+        values["seed"] = seed
+    return apply_overrides(scenario.default_config(), values)
 
 
 def default_out_dir(cfg: ScenarioConfig, base: str | os.PathLike = "runs") -> Path:
@@ -119,15 +126,25 @@ def config_record(scenario: Scenario, cfg: ScenarioConfig, sweep: Mapping[str, A
 
 def prepare(scenario: Scenario, cfg: ScenarioConfig, out_dir: str | os.PathLike | None, resume: bool = False,
             sweep: Mapping[str, Any] | None = None) -> Prepared:
-    """Check that the run can start: the directory, the config of a resumed run, the data."""
+    """Check that the run can start, writing nothing: the config as a whole, the files it
+    names, the output location, nobody else writing there, and for ``--resume`` the stored
+    config and the checkpoint (loaded and hash-checked here, so a damaged one stops us now)."""
     out = Path(out_dir) if out_dir is not None else default_out_dir(cfg)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a directory")
+    check_all(cfg, out)
+    state = None
+    if out.is_dir():
+        who = holder(out)
+        if who is not None:
+            raise ConfigError(f"run directory {out} is in use by {who}; wait for it to finish or choose another --out")
     existing = out / rundir.CONFIG
     if existing.exists():
         if not resume:
             raise ConfigError(f"--out {out} holds a run already; pass --resume to continue it or choose another --out")
-        stored = json.loads(existing.read_text()).get("config", {})
+        try:
+            stored = json.loads(existing.read_text()).get("config", {})
+        except (OSError, ValueError, AttributeError) as exc:
+            raise rundir.DamagedFileError(f"{existing} is damaged ({' '.join(str(exc).split())[:100]}); "
+                                          f"the run cannot be resumed: delete {out} and run again") from None
         now = config_record(scenario, cfg, sweep)["config"]
         # Where the backbone cache lives does not change results (it is keyed by content).
         stored = {k: v for k, v in stored.items() if k not in NOT_RESULT_KEYS}
@@ -135,9 +152,14 @@ def prepare(scenario: Scenario, cfg: ScenarioConfig, out_dir: str | os.PathLike 
         if stored != now:
             diff = _first_difference(stored, now)
             raise ConfigError(f"--resume: {out} was run with a different config ({diff})")
-    elif out.exists() and any(out.iterdir()) and not resume:
+        if (out / rundir.OLD_CHECKPOINT).exists() and not (out / rundir.CHECKPOINT).exists():
+            raise ConfigError(f"--resume: {out / rundir.OLD_CHECKPOINT} is a pickle of an earlier sflsim; "
+                              f"it is not loaded (it could run code): delete {out} and run again")
+        if (out / rundir.CHECKPOINT).exists():
+            state = rundir.load_checkpoint(out / rundir.CHECKPOINT)
+    elif out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()) and not resume:
         raise ConfigError(f"--out {out} is not empty and is not a run directory")
-    return Prepared(scenario=scenario, config=cfg, out_dir=out, resume=resume, sweep=dict(sweep or {}))
+    return Prepared(scenario=scenario, config=cfg, out_dir=out, resume=resume, sweep=dict(sweep or {}), state=state)
 
 
 def _first_difference(a: Any, b: Any, path: str = "") -> str:
@@ -155,6 +177,24 @@ class RunResult:
     resumed_from: int
 
 
+TABLES = ((rundir.EVENTS, "events", EVENT_COLUMNS), (rundir.ROUNDS, "rounds", ROUND_COLUMNS),
+          (rundir.DECISIONS, "decisions", DECISION_COLUMNS), (rundir.CHANNEL, "channel", CHANNEL_COLUMNS))
+
+
+def build(prepared: Prepared, say: Callable[[str], None]):
+    """The scenario's co-simulation; anything its build step raises becomes one line."""
+    try:
+        return prepared.scenario.build(prepared.config, status=say)
+    except (ConfigError, KeyboardInterrupt, MemoryError):
+        raise
+    except (ValueError, FileNotFoundError, ImportError):
+        raise
+    except Exception as exc:  # a scenario's own build function: report it, do not crash
+        why = " ".join(str(exc).split())[:200]
+        raise ConfigError(f"scenario {prepared.scenario.name} ({prepared.scenario.source}): build step failed: "
+                          f"{type(exc).__name__}: {why}") from exc
+
+
 def execute(prepared: Prepared, on_round: Callable[[dict, int], None] | None = None,
             on_status: Callable[[str], None] | None = None) -> RunResult:
     """Build the co-simulation and run it to the end, writing the run directory as it goes.
@@ -166,35 +206,54 @@ def execute(prepared: Prepared, on_round: Callable[[dict, int], None] | None = N
     """
     say = on_status or (lambda msg: None)
     cfg = prepared.config
-    cosim = prepared.scenario.build(cfg, status=say)
+    cosim = build(prepared, say)
     out = prepared.out_dir
-    checkpoint = out / rundir.CHECKPOINT
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        _remove_stale_temp_files(out)
-        resumed_from = 0
-        if prepared.resume and checkpoint.exists():
-            cosim.load_state_dict(rundir.load_checkpoint(checkpoint))
-            resumed_from = cosim.round
-            say(f"resuming {out} after round {resumed_from} of {cfg.rounds}")
-        else:
-            rundir.write_json(out / rundir.CONFIG, config_record(prepared.scenario, cfg, prepared.sweep))
+        lock = DirectoryLock(out).acquire()
     except BaseException:
         if created:
             shutil.rmtree(out, ignore_errors=True)
         raise
-    if cosim.round == 0 and not cosim.trace.rounds:
+    try:
+        return _run_locked(prepared, cosim, on_round, say)
+    finally:
+        lock.release()
+
+
+def _run_locked(prepared: Prepared, cosim, on_round, say) -> RunResult:
+    cfg, out = prepared.config, prepared.out_dir
+    if not prepared.resume and (out / rundir.CONFIG).exists():  # another writer finished meanwhile
+        raise ConfigError(f"--out {out} holds a run already; pass --resume to continue it or choose another --out")
+    _remove_stale_temp_files(out)
+    hashes = {table: "" for table, _, _ in TABLES}
+    resumed_from = 0
+    if prepared.state is not None:
+        state = dict(prepared.state)
+        hashes = dict(state.pop("parts"))
+        state["trace"] = Trace(token_maps=list(state.pop("token_maps")))
+        cosim.load_state_dict(state)
+        resumed_from = cosim.round
+        for table, _, _ in TABLES:
+            rundir.drop_parts_after(out, table, resumed_from)
+        say(f"resuming {out} after round {resumed_from} of {cfg.rounds}")
+    else:
+        for table, _, _ in TABLES:
+            rundir.drop_parts_after(out, table, -1)
+        rundir.write_json(out / rundir.CONFIG, config_record(prepared.scenario, cfg, prepared.sweep))
         row = cosim.evaluate_start()
+        write_round(out, cosim, 0, hashes)
         if on_round:
             on_round(row, cfg.rounds)
-        write_outputs(out, cosim)
     while cosim.round < cfg.rounds:
+        maps_before = len(cosim.trace.token_maps)
         row = cosim.step()
-        write_outputs(out, cosim)
+        write_round(out, cosim, cosim.round, hashes, token_maps=len(cosim.trace.token_maps) != maps_before)
         if on_round:
             on_round(row, cfg.rounds)
-    return RunResult(out_dir=out, rounds=frame(cosim.trace.rounds, ROUND_COLUMNS), resumed_from=resumed_from)
+    finish(out, cfg.rounds, hashes)
+    return RunResult(out_dir=out, rounds=pd.read_parquet(out / rundir.ROUNDS), resumed_from=resumed_from)
 
 
 def frame(rows: list[dict], columns: Mapping[str, str]) -> pd.DataFrame:
@@ -209,25 +268,47 @@ def frame(rows: list[dict], columns: Mapping[str, str]) -> pd.DataFrame:
     return df
 
 
-def write_outputs(out: Path, cosim) -> None:
-    """Write the trace files and then the checkpoint of ``cosim`` into ``out`` (atomically)."""
+def schema(columns: Mapping[str, str]) -> pa.Schema:
+    """The Arrow schema of a table with the documented columns (typed even with no rows)."""
+    return pa.schema([(name, _ARROW[dtype]) for name, dtype in columns.items()])
+
+
+def write_round(out: Path, cosim, r: int, hashes: dict[str, str], token_maps: bool = False) -> None:
+    """Append round ``r``'s rows of every table as new parts, then write the checkpoint.
+
+    The rows are taken out of ``cosim.trace`` (it holds one round at a time), so memory and
+    time per round do not grow with the round index. The checkpoint goes last: if we die
+    before it, the resumed run redoes this round and rewrites its parts with the same bytes.
+    """
     trace = cosim.trace
-    rundir.write_parquet(out / rundir.EVENTS, frame(trace.events, EVENT_COLUMNS))
-    rundir.write_parquet(out / rundir.ROUNDS, frame(trace.rounds, ROUND_COLUMNS))
-    rundir.write_parquet(out / rundir.DECISIONS, frame(trace.decisions, DECISION_COLUMNS))
-    rundir.write_parquet(out / rundir.CHANNEL, frame(trace.channel, CHANNEL_COLUMNS))
-    if trace.token_maps:
+    for table, attr, columns in TABLES:
+        rows = getattr(trace, attr)
+        sha = rundir.write_part(out, table, r, frame(rows, columns), schema(columns))
+        hashes[table] = rundir.chain(hashes[table], sha)
+        rows.clear()
+    if token_maps and trace.token_maps:
         rundir.write_npz(
             out / rundir.TOKEN_MAPS,
             **{key: np.concatenate([m[key] for m in trace.token_maps]) for key in trace.token_maps[0]},
         )
-    # The checkpoint goes last: if we die before it, the resumed run redoes this round and
-    # rewrites the files above with the same bytes.
-    rundir.save_checkpoint(out / rundir.CHECKPOINT, cosim.state_dict())
+    state = cosim.state_dict()
+    state.pop("trace", None)
+    state["token_maps"] = list(trace.token_maps)
+    state["parts"] = dict(hashes)
+    rundir.save_checkpoint(out / rundir.CHECKPOINT, state)
+
+
+def finish(out: Path, rounds: int, hashes: Mapping[str, str]) -> None:
+    """Join each table's parts (hash-checked against the checkpoint) into its one file."""
+    for table, _, _ in TABLES:
+        if (out / table).is_file():  # joined already (a run killed while removing parts)
+            rundir.remove_parts(out, table)
+            continue
+        rundir.join_parts(out, table, rundir.verified_parts(out, table, rounds, hashes[table]))
 
 
 def _remove_stale_temp_files(out: Path) -> None:
-    for tmp in out.glob(".*.tmp"):
+    for tmp in [*out.glob(".*.tmp"), *out.glob(f"*{rundir.PARTS_SUFFIX}/.*.tmp")]:
         tmp.unlink(missing_ok=True)
 
 

@@ -13,7 +13,7 @@ from smallrun import small_args
 
 # (argv after `sflsim`, a fragment the one-line message must contain)
 CASES = [
-    (["run", "no-such-scenario"], "unknown scenario 'no-such-scenario'; choose one of static-cell"),
+    (["run", "no-such-scenario"], "unknown scenario 'no-such-scenario'; choose one of"),
     (["run", "missing_file.py"], "scenario file not found: missing_file.py"),
     (["run", "--set", "nope=1"], "unknown key 'nope'; valid keys: name, rounds, devices"),
     (["run", "--set", "world.nope=1"], "unknown key 'world.nope'"),
@@ -29,7 +29,7 @@ CASES = [
     (["run", "--set", "devices=0"], "devices must be a positive integer, got 0"),
     (["run", "--set", "rounds=-3"], "rounds must be a positive integer, got -3"),
     (["run", "--set", "train_samples_per_device=0"], "train_samples_per_device must be a positive integer, got 0"),
-    (["run", "--set", "policy=fastest"], "policy must be one of equal, fed-lora, local-lora"),
+    (["run", "--set", "policy=fastest"], "policy must be one of "),
     (["run", "--set", "dataset=mnist"], "dataset must be one of fashion-mnist, cifar10"),
     (["run", "--set", "partition=skewed"], "partition must be one of dirichlet, iid, got 'skewed'"),
     (["run", "--set", "dirichlet_alpha=0"], "dirichlet_alpha must be a finite number > 0, got 0.0"),
@@ -113,10 +113,15 @@ def test_impossible_deadline_and_missing_data(tmp_path, fmnist_dir, monkeypatch,
     assert main(["run", *args, "--out", "out"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "deadline_s=1e-09 is impossible" in err, err
-    args = small_args(tmp_path / "nowhere", tmp_path / "cache", dataset="cifar10")
+    (tmp_path / "empty").mkdir()
+    args = small_args(tmp_path / "empty", tmp_path / "cache", dataset="cifar10")
     assert main(["run", *args, "--out", "out"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cifar10" in err and "not found" in err, err
+    args = small_args(tmp_path / "nowhere", tmp_path / "cache", dataset="cifar10")
+    assert main(["run", *args, "--out", "out"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "data_root=" in err and "not an existing folder" in err, err
     assert not (tmp_path / "out").exists()
 
 

@@ -1,0 +1,207 @@
+"""Everything that can be wrong with a run, found before anything is written.
+
+Three checks run after the overrides are applied and before the run directory exists:
+
+* the config as a whole (:func:`check_config`): what each dataclass cannot see alone -- the
+  ViT geometry can be built, the images of the data set have the model's size, a local batch
+  fits in the data a device holds, the token-map examples fit in the probe set, and one
+  training step fits in the machine's memory;
+* the files it names (:func:`check_files`): the data folder, a backbone checkpoint (it loads
+  as plain tensors, nothing else), the backbone cache folder;
+* the output location (:func:`check_output`): creatable and writable, not under a file, not
+  in a kernel file system.
+
+Each raises :class:`scenarios.overrides.ConfigError` with one line naming the key, the value
+and what is allowed.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from scenarios.config import ScenarioConfig
+from scenarios.overrides import ConfigError
+
+#: Side in pixels of the images of the built-in data sets (Fashion-MNIST is padded to 32).
+BUILTIN_IMAGE_SIZE = 32
+#: Kernel file systems: a run directory there is always a mistake.
+FORBIDDEN_ROOTS = (Path("/sys"), Path("/proc"), Path("/dev"))
+#: Share of the available memory one training step may claim.
+MEMORY_SHARE = 0.8
+
+
+def check_all(cfg: ScenarioConfig, out: Path | None) -> None:
+    """:func:`check_config`, :func:`check_files` and (if given) :func:`check_output`."""
+    check_config(cfg)
+    check_files(cfg)
+    if out is not None:
+        check_output(out)
+
+
+# ---------------------------------------------------------------------------------------- config
+def vit_geometry(cfg: ScenarioConfig) -> dict:
+    """The effective ``depth, embed_dim, num_heads, tokens`` of ``cfg.model`` (timm defaults
+    filled in), found by building the ViT on the meta device (no memory, no weights).
+
+    Raises:
+        ConfigError: timm cannot build that geometry.
+    """
+    import timm
+
+    m = cfg.model
+    shown = (f"model.img_size={m.img_size}, model.patch_size={m.patch_size}, "
+             f"model.embed_dim={m.embed_dim}, model.num_heads={m.num_heads}, model.depth={m.depth}")
+    try:
+        with torch.device("meta"):
+            model = timm.create_model(m.model_name, pretrained=False, **m.backbone_kwargs())
+        depth, dim = len(model.blocks), int(model.embed_dim)
+        heads = int(model.blocks[0].attn.num_heads) if depth else 1
+    except Exception as exc:  # timm asserts, TypeErrors, ValueErrors: all mean "cannot build"
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        raise ConfigError(f"{shown}: the ViT cannot be built ({why}); embed_dim must be a "
+                          f"multiple of num_heads and patch_size must divide img_size") from None
+    if dim % heads:
+        raise ConfigError(f"{shown}: num_heads={heads} must divide embed_dim={dim}")
+    if m.cut > depth:
+        raise ConfigError(f"model.cut={m.cut}: must be in [0, depth={depth}]")
+    return {"depth": depth, "embed_dim": dim, "num_heads": heads, "tokens": m.num_patches + 1}
+
+
+def step_memory_bytes(cfg: ScenarioConfig, geometry: dict) -> int:
+    """Memory of one local training step, bytes (an upper estimate).
+
+    Activations kept for the backward pass of every block, in float32: per block
+    ``B T (34 D + 5 H T)`` values of 2 bytes in 16-bit training (Korthikanti et al., "Reducing
+    Activation Recomputation in Large Transformer Models", 2022, Sec. 4.1), doubled for 32-bit;
+    plus the weights with gradients and two optimiser moments (4 copies of float32).
+    """
+    b, t = cfg.learner.batch_size, geometry["tokens"]
+    d, h, depth = geometry["embed_dim"], geometry["num_heads"], geometry["depth"]
+    activations = depth * b * t * (34 * d + 5 * h * t) * 2 * 2
+    weights = 4 * 4 * depth * 12 * d * d
+    return int(activations + weights)
+
+
+def available_memory_bytes() -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` (None where there is none)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_config(cfg: ScenarioConfig) -> None:
+    """Cross-field constraints of a resolved config (each field was checked by its class)."""
+    geometry = vit_geometry(cfg)
+    if cfg.dataset != "imagefolder" and cfg.model.img_size != BUILTIN_IMAGE_SIZE:
+        raise ConfigError(f"model.img_size={cfg.model.img_size}: the {cfg.dataset} images are "
+                          f"{BUILTIN_IMAGE_SIZE}x{BUILTIN_IMAGE_SIZE}; use {BUILTIN_IMAGE_SIZE} "
+                          f"(or dataset=imagefolder, which resizes)")
+    if cfg.learner.batch_size > cfg.train_samples_per_device:
+        raise ConfigError(f"learner.batch_size={cfg.learner.batch_size}: must be <= "
+                          f"train_samples_per_device={cfg.train_samples_per_device}, the most a device holds")
+    if cfg.token_maps > cfg.learner.probe_samples:
+        raise ConfigError(f"token_maps={cfg.token_maps}: must be <= learner.probe_samples="
+                          f"{cfg.learner.probe_samples} (the examples come from the probe set)")
+    if cfg.pretrain.source == "own" and cfg.pretrain.batch_size > cfg.pretrain.public_samples:
+        raise ConfigError(f"pretrain.batch_size={cfg.pretrain.batch_size}: must be <= "
+                          f"pretrain.public_samples={cfg.pretrain.public_samples}")
+    need = step_memory_bytes(cfg, geometry)
+    have = available_memory_bytes()
+    if have is not None and need > MEMORY_SHARE * have:
+        raise ConfigError(f"learner.batch_size={cfg.learner.batch_size}: one training step needs about "
+                          f"{need / 2**30:.1f} GiB, more than {MEMORY_SHARE:.0%} of the "
+                          f"{have / 2**30:.1f} GiB available; use a smaller batch or model")
+
+
+# ----------------------------------------------------------------------------------------- files
+def check_state_dict_file(path: Path, key: str) -> None:
+    """A backbone file: readable, a torch file of tensors only (never unpickles objects).
+
+    Raises:
+        ConfigError: missing, unreadable, not a torch file, or holding anything but tensors.
+    """
+    if not path.is_file():
+        raise ConfigError(f"{key}={path}: not an existing file")
+    if not os.access(path, os.R_OK):
+        raise ConfigError(f"{key}={path}: not readable")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, random bytes, a pickled object: refuse them all
+        why = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise ConfigError(f"{key}={path}: not a torch state dict of tensors ({type(exc).__name__}: {why}); "
+                          f"save one with torch.save(model.state_dict(), FILE)") from None
+    state = state.get("state", state) if isinstance(state, dict) else state
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConfigError(f"{key}={path}: holds no state dict of tensors; "
+                          f"save one with torch.save(model.state_dict(), FILE)")
+
+
+def check_folder_usable(path: Path, key: str) -> None:
+    """A folder that is used or created: an existing writable folder, or creatable."""
+    path = Path(os.path.abspath(path))
+    _refuse_kernel_fs(path, key)
+    if path.exists():
+        if not path.is_dir():
+            raise ConfigError(f"{key}={path}: exists and is not a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ConfigError(f"{key}={path}: folder is not writable")
+        return
+    parent = _existing_ancestor(path)
+    if not parent.is_dir():
+        raise ConfigError(f"{key}={path}: cannot be created, {parent} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}={path}: cannot be created, {parent} is not writable")
+
+
+def check_files(cfg: ScenarioConfig) -> None:
+    """The files and folders ``cfg`` names exist and have the right kind."""
+    if cfg.data_root is not None and not Path(cfg.data_root).is_dir():
+        raise ConfigError(f"data_root={cfg.data_root}: not an existing folder")
+    if cfg.pretrain.source == "file":
+        check_state_dict_file(Path(cfg.pretrain.checkpoint), "pretrain.checkpoint")
+    if cfg.pretrain.source == "own":
+        if cfg.cache_dir is not None:
+            check_folder_usable(Path(cfg.cache_dir), "cache_dir")
+        else:
+            from learning.pretrain import default_cache_dir
+
+            key = "SFLSIM_CACHE" if os.environ.get("SFLSIM_CACHE") else "cache folder"
+            check_folder_usable(default_cache_dir(), key)
+
+
+# ---------------------------------------------------------------------------------------- output
+def _existing_ancestor(path: Path) -> Path:
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return parent
+
+
+def _refuse_kernel_fs(path: Path, key: str) -> None:
+    resolved = Path(os.path.realpath(path))
+    for root in FORBIDDEN_ROOTS:
+        if resolved == root or root in resolved.parents:
+            raise ConfigError(f"{key}={path}: {root} is a kernel file system, not a place for files")
+
+
+def check_output(out: Path, key: str = "--out") -> None:
+    """``out`` is an existing folder or can be created, and is writable.
+
+    Raises:
+        ConfigError: under a file, in /sys, /proc or /dev, or not writable.
+    """
+    out = Path(os.path.abspath(out))
+    _refuse_kernel_fs(out, key)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{key} {out} exists and is not a directory")
+    parent = _existing_ancestor(out)
+    if not parent.is_dir():
+        raise ConfigError(f"{key} {out}: cannot be created, {parent} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key} {out}: cannot be created or written, {parent} is not writable")

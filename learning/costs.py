@@ -60,17 +60,21 @@ class _PhaseMeter:
         self.flops[phase] += float(counter.get_total_flops())
 
 
-def adapter_bits(model: SplitViT, shared: str) -> int:
+def adapter_bits(model: SplitViT, shared: str, cut: int | None = None) -> int:
     """Bits of the trainable weights a device exchanges per round.
 
     Args:
         model: the model.
         shared: ``"device"`` (the device part's trainable weights, split strategies),
             ``"all"`` (every trainable weight, federated whole-model strategy) or ``"none"``.
+        cut: the device's cut (default: the configured one); a device that does not train
+            its part (:meth:`SplitViT.trains_device_part`) exchanges nothing.
     """
+    if shared == "device" and not model.trains_device_part(cut):
+        return 0
     total = 0
     for name, p in model.named_parameters():
-        if p.requires_grad and (shared == "all" or (shared == "device" and model.is_device_param(name))):
+        if p.requires_grad and (shared == "all" or (shared == "device" and model.is_device_param(name, cut))):
             total += p.numel() * p.element_size() * 8
     return total
 
@@ -82,6 +86,7 @@ def measure_step_cost(
     options: TokenOptions,
     split: bool,
     shared: str,
+    cut: int | None = None,
 ) -> StepCost:
     """Run one step on a zero batch under the FLOP counter and read its payload bits.
 
@@ -95,6 +100,7 @@ def measure_step_cost(
         options: token selection and quantisation.
         split: split step (``True``) or whole-model step.
         shared: what the device exchanges per round, see :func:`adapter_bits`.
+        cut: blocks on the device (default: the configured cut; split steps only).
 
     Returns:
         The :class:`StepCost`.
@@ -105,7 +111,7 @@ def measure_step_cost(
     meter = _PhaseMeter()
     model.zero_grad(set_to_none=True)
     if split:
-        out = split_step(model, images, labels, k, options, torch.Generator().manual_seed(0), meter)
+        out = split_step(model, images, labels, k, options, torch.Generator().manual_seed(0), meter, cut)
     else:
         out = whole_step(model, images, labels, meter)
     model.zero_grad(set_to_none=True)
@@ -115,5 +121,5 @@ def measure_step_cost(
         server_flops=meter.flops["server"],
         uplink_bits=float(out.uplink_bits),
         downlink_bits=float(out.downlink_bits),
-        adapter_bits=float(adapter_bits(model, shared)),
+        adapter_bits=float(adapter_bits(model, shared, cut if split else None)),
     )

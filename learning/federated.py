@@ -26,10 +26,12 @@ import torch
 import torch.nn.functional as F
 
 from learning.aggregation import fedavg  # noqa: F401  (re-exported: the FedAvg of this package)
+from learning.checkpoint import learner_state, load_learner_state
 from learning.costs import StepCost, measure_step_cost
+from learning.quantize import FLOAT_BITS
 from learning.learner_config import DeviceReport, LearnerConfig
 from learning.data import ImageDataset
-from learning.split_step import device_select, split_step, whole_step
+from learning.split_step import TokenOptions, device_select, split_step, whole_step
 from learning.split_vit import SplitViT, SplitViTConfig
 from learning.strategies import strategy as make_strategy
 from learning.streams import DataStream, seed_of
@@ -91,9 +93,8 @@ class Learner:
 
         root = np.random.SeedSequence(seed)
         init_ss, data_ss, token_ss, dropout_ss, probe_ss, eval_ss = root.spawn(6)
-        self.model = SplitViT(
-            model_config, seed_of(init_ss), backbone_state, lora_everywhere=not self.strategy.split
-        )
+        lora_everywhere = not self.strategy.split or learner_config.per_device_cut
+        self.model = SplitViT(model_config, seed_of(init_ss), backbone_state, lora_everywhere=lora_everywhere)
         self._param_names = self.model.trainable_names()
         self._streams = [DataStream(p, seed_of(s)) for p, s in zip(self.partitions, data_ss.spawn(self.num_devices))]
         self._token_gens = [torch.Generator().manual_seed(seed_of(s)) for s in token_ss.spawn(self.num_devices)]
@@ -108,8 +109,9 @@ class Learner:
         self.device_states: dict[int, dict[str, torch.Tensor]] = {}
         self.opt_states: dict[int | str, dict] = {}
         self.pending: dict[int, tuple[dict[str, torch.Tensor], dict | None]] = {}
+        self.pending_cuts: dict[int, int] = {}
         self.order: list[int] = []
-        self._cost_cache: dict[tuple[int, int], StepCost] = {}
+        self._cost_cache: dict[tuple, StepCost] = {}
         self._retention_cache: dict[int, np.ndarray] = {}
 
     # -- budgets and costs -----------------------------------------------------------------
@@ -138,16 +140,40 @@ class Learner:
             raise ValueError(f"devices must be distinct, got {devices!r}")
         return devices
 
+    def _width(self, bits: int | None) -> int:
+        """Uplink bits per value: ``None`` is the configured width; 32 means float32."""
+        if bits is None:
+            bits = self.config.uplink_bits_per_value or FLOAT_BITS
+        if isinstance(bits, bool) or int(bits) != bits or not (1 <= int(bits) <= 16 or int(bits) == FLOAT_BITS):
+            raise ValueError(f"bits must be in [1, 16] or {FLOAT_BITS} (float32), got {bits!r}")
+        return int(bits)
+
+    def _per_device(self, devices: list[int], values, name: str, check) -> list[int]:
+        if values is None or np.ndim(values) == 0:
+            return [check(values) for _ in devices]
+        if len(values) != len(devices):
+            raise ValueError(f"{name} must have one entry per device ({len(devices)}), got {len(values)}")
+        return [check(v) for v in values]
+
+    def label_histograms(self) -> np.ndarray:
+        """``int64 [num_devices, num_classes]`` label counts of each device's data."""
+        labels = np.asarray(self.train_set.labels)
+        return np.stack([np.bincount(labels[p], minlength=self.train_set.num_classes) for p in self.partitions])
+
     def _batch_size(self, device: int) -> int:
         return min(self.config.batch_size, len(self.partitions[device]))
 
-    def step_cost(self, tokens: int | None = None, batch_size: int | None = None) -> StepCost:
+    def step_cost(self, tokens: int | None = None, batch_size: int | None = None, cut: int | None = None,
+                  bits: int | None = None) -> StepCost:
         """Cost of one local step with a budget of ``tokens`` patch tokens (cached per shape).
 
         Args:
             tokens: patch tokens kept, in ``[1, num_patches]`` (``None``: all); ignored
                 when every token is sent (whole-model strategies, the ``all`` token policy).
             batch_size: samples per step (default ``LearnerConfig.batch_size``).
+            cut: blocks on the device (default: the configured cut; any cut with
+                ``per_device_cut``); ignored by whole-model strategies.
+            bits: uplink bits per value (``None``: the configured width; 32: float32).
 
         Returns:
             The :class:`~learning.costs.StepCost`; its FLOPs do not depend on the weights.
@@ -156,12 +182,17 @@ class Learner:
         b = self.config.batch_size if batch_size is None else int(batch_size)
         if b <= 0:
             raise ValueError(f"batch_size must be > 0, got {batch_size!r}")
-        key = (k, b)
+        cut = self.model.check_cut(cut) if self.strategy.split else None
+        width = self._width(bits)
+        key = (k, b, cut, width)
         if key not in self._cost_cache:
             self._cost_cache[key] = measure_step_cost(
-                self.model, b, k, self.config.token_options, self.strategy.split, self.strategy.shares
+                self.model, b, k, self._options(width), self.strategy.split, self.strategy.shares, cut
             )
         return self._cost_cache[key]
+
+    def _options(self, width: int) -> TokenOptions:
+        return replace(self.config.token_options, uplink_bits_per_value=None if width == FLOAT_BITS else width)
 
     # -- training ----------------------------------------------------------------------------
     def _optimizer(self) -> torch.optim.Optimizer:
@@ -185,7 +216,9 @@ class Learner:
             torch.manual_seed(seed)
             yield
 
-    def train_round(self, devices: Sequence[int], tokens: int | Sequence[int] | None = None) -> list[DeviceReport]:
+    def train_round(self, devices: Sequence[int], tokens: int | Sequence[int] | None = None,
+                    cuts: int | Sequence[int] | None = None,
+                    bits: int | Sequence[int] | None = None) -> list[DeviceReport]:
         """Run ``local_steps`` steps on each device, from the global (or its own) adapters.
 
         The results are held until :meth:`aggregate`; devices are trained in the order given
@@ -197,16 +230,24 @@ class Learner:
                 device, or ``None`` for all tokens. Split strategies use budgets below
                 ``num_patches``; whole-model strategies and the ``all`` token policy check them
                 and send everything.
+            cuts: each device's cut (one int, one per device, or ``None``: the configured
+                cut); other cuts than the configured one need ``per_device_cut``.
+            bits: each device's uplink bits per value (one int, one per device, or ``None``:
+                the configured width); 32 is float32, else in ``[1, 16]``.
 
         Returns:
             One :class:`DeviceReport` per device, in order.
         """
         devices = self._check_devices(devices)
         budgets = self._budgets(devices, tokens)
+        split = self.strategy.split
+        cut_of = self._per_device(devices, cuts, "cuts", self.model.check_cut if split else lambda v: self.model.cut)
+        width_of = self._per_device(devices, bits, "bits", self._width)
         c = self.config
         self.model.train()
         reports = []
-        for d, k in zip(devices, budgets):
+        for d, k, cut, width in zip(devices, budgets, cut_of, width_of):
+            options = self._options(width)
             state, opt_state = self.strategy.start(self, d)
             self.model.load_trainable_state(state)
             opt = self._optimizer()
@@ -219,7 +260,7 @@ class Learner:
                 opt.zero_grad(set_to_none=True)
                 with self._dropout_rng(d):
                     if self.strategy.split:
-                        out = split_step(self.model, x, y, k, c.token_options, self._token_gens[d])
+                        out = split_step(self.model, x, y, k, options, self._token_gens[d], cut=cut)
                     else:
                         out = whole_step(self.model, x, y)
                 opt.step()
@@ -228,9 +269,12 @@ class Learner:
                 down.append(out.downlink_bits)
             keep_opt = self.strategy.keeps_optimizer
             self.pending[d] = (self.model.trainable_state(), copy.deepcopy(opt.state_dict()) if keep_opt else None)
+            self.pending_cuts[d] = cut
             self.order.append(d)
-            cost = replace(self.step_cost(k, b), uplink_bits=float(np.mean(up)), downlink_bits=float(np.mean(down)))
-            reports.append(DeviceReport(d, len(self.partitions[d]), c.local_steps, float(np.mean(losses)), k, cost))
+            cost = replace(self.step_cost(k, b, cut if split else None, width), uplink_bits=float(np.mean(up)),
+                           downlink_bits=float(np.mean(down)))
+            reports.append(DeviceReport(d, len(self.partitions[d]), c.local_steps, float(np.mean(losses)), k, cost,
+                                        cut, width))
         self.model.train(False)
         return reports
 
@@ -250,6 +294,7 @@ class Learner:
         if devices:
             self.strategy.aggregate(self, devices)
         self.pending.clear()
+        self.pending_cuts.clear()
         self.order.clear()
 
     # -- evaluation and probes ---------------------------------------------------------------
@@ -303,7 +348,7 @@ class Learner:
         self.model.eval()
         # A frozen device part never changes, and neither does the probe batch: its curve is
         # computed once per device (whole-model strategies train the device blocks).
-        frozen = self.strategy.split and not self.model_config.device_trainable
+        frozen = self.strategy.split and not self.model_config.device_trainable and not self.config.per_device_cut
         for i, d in enumerate(devices):
             if self.model_config.cut == 0:
                 out[i] = np.arange(self.num_patches + 1) / self.num_patches
@@ -347,37 +392,9 @@ class Learner:
 
     # -- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """Everything needed to continue bit for bit: adapters, optimiser states, RNG states.
-
-        Take it between rounds (after :meth:`aggregate`); results of a round not yet
-        aggregated are not included.
-        """
-        return {
-            "strategy": self.config.strategy,
-            "num_devices": self.num_devices,
-            "global": {k: v.clone() for k, v in self.global_state.items()},
-            "device_states": copy.deepcopy(self.device_states),
-            "opt_states": copy.deepcopy(self.opt_states),
-            "streams": [s.state_dict() for s in self._streams],
-            "token_gens": [g.get_state() for g in self._token_gens],
-            "dropout_gens": [g.get_state() for g in self._dropout_gens],
-        }
+        """Everything needed to continue bit for bit (:func:`learning.checkpoint.learner_state`)."""
+        return learner_state(self)
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a :meth:`state_dict` of a learner built with the same configs and data."""
-        if state["strategy"] != self.config.strategy or state["num_devices"] != self.num_devices:
-            raise ValueError(
-                f"state is of strategy={state['strategy']!r} with {state['num_devices']} devices, "
-                f"this learner has strategy={self.config.strategy!r} with {self.num_devices}"
-            )
-        self.global_state = {k: v.clone() for k, v in state["global"].items()}
-        self.device_states = copy.deepcopy(state["device_states"])
-        self.opt_states = copy.deepcopy(state["opt_states"])
-        for s, st in zip(self._streams, state["streams"]):
-            s.load_state_dict(st)
-        for g, st in zip(self._token_gens, state["token_gens"]):
-            g.set_state(st)
-        for g, st in zip(self._dropout_gens, state["dropout_gens"]):
-            g.set_state(st)
-        self.pending.clear()
-        self.order.clear()
+        load_learner_state(self, state)

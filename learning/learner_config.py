@@ -35,6 +35,8 @@ class LearnerConfig:
     eval_batch_size: int = _f(500, "samples per evaluation forward", "samples")
     eval_tokens: int | None = _f(None, "token budget at evaluation (None: all tokens, unsplit forward)", "tokens")
     probe_samples: int = _f(64, "samples per device in the fixed probe batch of retention curves", "samples")
+    per_device_cut: bool = _f(False, "adapters in every block, so that each device may be cut after its own "
+                                     "block each round (follows the policy)")
 
     def __post_init__(self) -> None:
         choices = {"strategy": tuple(STRATEGIES), "optimizer": OPTIMIZERS, "token_policy": TOKEN_POLICIES,
@@ -63,6 +65,8 @@ class LearnerConfig:
                            ("weight_decay", 10.0)):
             if not getattr(self, name) <= high:
                 raise ValueError(f"{name} must be <= {high:g}, got {getattr(self, name)!r}")
+        if self.per_device_cut and not self.split:
+            raise ValueError(f"per_device_cut needs a split strategy, got strategy={self.strategy!r}")
 
     @property
     def split(self) -> bool:
@@ -87,7 +91,9 @@ class DeviceReport:
         loss: mean training loss over those steps.
         tokens: patch tokens sent per sample per step (``num_patches`` when all are sent).
         cost: the per-step cost, with bits read from the payloads this device actually sent
-            and FLOPs measured for its batch shape.
+            and FLOPs measured for its batch shape and cut.
+        cut_layer: blocks the device ran (its cut; the configured one unless chosen per device).
+        bits_per_value: quantisation width of its uplink activations (32: float32, unquantised).
     """
 
     device: int
@@ -96,3 +102,5 @@ class DeviceReport:
     loss: float
     tokens: int
     cost: StepCost
+    cut_layer: int = 0
+    bits_per_value: int = 32

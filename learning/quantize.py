@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 
 SIDE_INFO_DTYPE = torch.float32
+#: Bits per value of an unquantised (float32) payload.
+FLOAT_BITS = 32
 
 
 @dataclass(frozen=True)

@@ -77,12 +77,14 @@ def label_dtype(num_classes: int) -> torch.dtype:
 
 
 def device_select(
-    model: SplitViT, images: torch.Tensor, k: int, options: TokenOptions, generator: torch.Generator | None
+    model: SplitViT, images: torch.Tensor, k: int, options: TokenOptions, generator: torch.Generator | None,
+    cut: int | None = None,
 ):
-    """Device forward and token selection; returns ``(selection, importance [B, N] or None)``."""
+    """Device forward (to ``cut``, default the configured one) and token selection; returns
+    ``(selection, importance [B, N] or None)``."""
     # the attention row is computed even at the full budget, so that the device's cost does
     # not depend on K (a cost model fitted over K stays monotone); it is ~0.1 % of the forward
-    tokens, cls_attn = model.device_forward(images, need_attention=options.policy != "all")
+    tokens, cls_attn = model.device_forward(images, need_attention=options.policy != "all", cut=cut)
     importance = patch_importance(cls_attn, model.num_prefix_tokens) if cls_attn is not None else None
     sel = select_tokens(
         tokens, importance, k, options.policy, options.ranking, options.fuse, generator, model.num_prefix_tokens
@@ -98,6 +100,7 @@ def split_step(
     options: TokenOptions,
     generator: torch.Generator | None = None,
     meter: Meter = _no_meter,
+    cut: int | None = None,
 ) -> StepOutcome:
     """Forward and backward of one split step; gradients accumulate in the parameters' ``.grad``.
 
@@ -109,19 +112,22 @@ def split_step(
         options: selection and quantisation.
         generator: draws of the ``random`` policy.
         meter: context manager per phase (``device_forward``, ``server``, ``device_backward``).
+        cut: blocks on the device (default: the configured cut); a device that does not train
+            its part (:meth:`SplitViT.trains_device_part`) runs it without gradient, so its
+            adapters (if any) stay as they were.
 
     Returns:
         The :class:`StepOutcome`.
     """
-    trainable = model.device_trainable
+    trainable = model.trains_device_part(cut)
     with meter("device_forward"), torch.set_grad_enabled(trainable):
-        sel, _ = device_select(model, images, k, options, generator)
+        sel, _ = device_select(model, images, k, options, generator, cut)
         up = encode(sel.tokens, options.uplink_bits_per_value)
         up_labels = encode(labels.to(label_dtype(model.config.num_classes)), None)
     with meter("server"):
         # the cut: the server's leaf is what it decoded, so its gradient is straight-through
         received = up.dequantize().to(sel.tokens.dtype).detach().requires_grad_(trainable)
-        loss = F.cross_entropy(model.server_forward(received), labels)
+        loss = F.cross_entropy(model.server_forward(received, cut), labels)
         loss.backward()
     down_bits = 0
     if trainable:

@@ -215,19 +215,44 @@ class SplitViT(nn.Module):
         self.num_heads = vit.blocks[0].attn.num_heads
         self.embed_dim = vit.embed_dim
         self.num_prefix_tokens = vit.num_prefix_tokens
+        self.lora_everywhere = lora_everywhere
         self._qkv_out: torch.Tensor | None = None
-        if self.cut > 0:
-            vit.blocks[self.cut - 1].attn.qkv.register_forward_hook(self._keep_qkv)
+        # every block keeps its qkv output, so the [CLS] row is available after any cut
+        for blk in vit.blocks:
+            blk.attn.qkv.register_forward_hook(self._keep_qkv)
 
     # -- parameters ------------------------------------------------------------------------
     def _keep_qkv(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         self._qkv_out = output
 
-    def is_device_param(self, name: str) -> bool:
-        """Whether parameter ``name`` (as in ``named_parameters()``) sits in the device part."""
+    def is_device_param(self, name: str, cut: int | None = None) -> bool:
+        """Whether parameter ``name`` (as in ``named_parameters()``) sits in the device part
+        of a cut after block ``cut`` (default: the configured cut)."""
         if name.startswith("vit.blocks."):
-            return int(name.split(".")[2]) < self.cut
+            return int(name.split(".")[2]) < (self.cut if cut is None else cut)
         return name.startswith(("vit.patch_embed.", "vit.cls_token", "vit.pos_embed", "vit.reg_token", "vit.norm_pre."))
+
+    def check_cut(self, cut: int | None) -> int:
+        """``cut`` (default: the configured one) checked against the model: any cut in
+        ``[0, depth]`` when every block has adapters, otherwise the configured cut only."""
+        if cut is None:
+            return self.cut
+        if isinstance(cut, bool) or int(cut) != cut or not 0 <= int(cut) <= self.depth:
+            raise ValueError(f"cut must be in [0, depth={self.depth}], got {cut!r}")
+        if int(cut) != self.cut and not self.lora_everywhere:
+            raise ValueError(f"cut must be the configured {self.cut} (adapters sit only above it), got {cut!r}")
+        return int(cut)
+
+    def trains_device_part(self, cut: int | None = None) -> bool:
+        """Whether a device cut after block ``cut`` trains its blocks (and gets a gradient).
+
+        With adapters in every block (per-device cuts) the device part trains when the
+        config asks for it (``device_trainable``) and holds a block; otherwise as built.
+        """
+        cut = self.check_cut(cut)
+        if self.lora_everywhere:
+            return self.config.device_trainable and cut > 0
+        return self.device_trainable
 
     def trainable_names(self) -> list[str]:
         """Names of the trainable parameters (LoRA, and the head when configured)."""
@@ -250,13 +275,14 @@ class SplitViT(nn.Module):
 
     # -- forward ---------------------------------------------------------------------------
     def device_forward(
-        self, images: torch.Tensor, need_attention: bool = True
+        self, images: torch.Tensor, need_attention: bool = True, cut: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Run the device part.
 
         Args:
             images: ``float [B, 3, H, W]``.
             need_attention: compute the [CLS] attention row (skipped when every token is sent).
+            cut: blocks on the device (default: the configured cut; see :meth:`check_cut`).
 
         Returns:
             ``(tokens [B, 1 + N, D], cls_attn [B, heads, 1 + N] or None)``: the activations at
@@ -268,19 +294,22 @@ class SplitViT(nn.Module):
         x = vit._pos_embed(x)
         x = vit.patch_drop(x)
         x = vit.norm_pre(x)
-        if self.cut == 0:
+        cut = self.check_cut(cut)
+        if cut == 0:
             return x, None
-        x = vit.blocks[: self.cut](x)
-        attn = vit.blocks[self.cut - 1].attn
+        x = vit.blocks[:cut](x)
+        attn = vit.blocks[cut - 1].attn
         qkv, self._qkv_out = self._qkv_out, None
         if not need_attention:
             return x, None
         return x, cls_attention(qkv, attn.num_heads, attn.head_dim, attn.scale, attn.q_norm, attn.k_norm)
 
-    def server_forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Run the server part on the received tokens ``[B, T, D]`` (CLS first); logits ``[B, classes]``."""
+    def server_forward(self, tokens: torch.Tensor, cut: int | None = None) -> torch.Tensor:
+        """Run the server part (blocks from ``cut``, default the configured cut) on the received
+        tokens ``[B, T, D]`` (CLS first); logits ``[B, classes]``."""
         vit = self.vit
-        x = vit.blocks[self.cut :](tokens)
+        x = vit.blocks[self.check_cut(cut) :](tokens)
+        self._qkv_out = None
         x = vit.norm(x)
         return vit.forward_head(x)
 

@@ -10,7 +10,11 @@ the strategies differ. A strategy holds no state of its own.
     AAAI 2022): the model is cut; within a round every device starts from the global adapters
     and the server keeps a separate copy of its adapters (and head) per device; at the end
     device- and server-side copies alike are averaged, weighted by sample counts (FedAvg,
-    McMahan et al., AISTATS 2017). Optimisers start afresh every round.
+    McMahan et al., AISTATS 2017). Optimisers start afresh every round. With a cut per device
+    (``LearnerConfig.per_device_cut``, every block has adapters) each adapter is averaged over
+    the devices that trained it this round: block j's over the devices cut at or before j
+    (their server copies) and, when devices train their part, also over those cut after j
+    (their device copies); an adapter no device trained keeps its value.
 ``split-sequential``
     Vanilla split learning (Gupta & Raskar, "Distributed learning of deep neural network
     over multiple agents", J. Netw. Comput. Appl. 2018): devices train one after another on
@@ -74,10 +78,49 @@ class Strategy:
         return False
 
 
+def block_of(name: str) -> int | None:
+    """The transformer block a parameter belongs to (``vit.blocks.<j>.``), else ``None``."""
+    parts = name.split(".")
+    return int(parts[2]) if name.startswith("vit.blocks.") else None
+
+
+def average_over_holders(states: Sequence["State"], weights: Sequence[float], cuts: Sequence[int],
+                         device_trains: Sequence[bool], fallback: "State") -> "State":
+    """FedAvg of each parameter over the devices that trained it.
+
+    Args:
+        states: ``M`` devices' parameter dicts after their round.
+        weights: ``M`` FedAvg weights (sample counts).
+        cuts: ``M`` cuts: device ``m`` ran blocks ``< cuts[m]``, its server copy the rest.
+        device_trains: ``M`` whether device ``m`` trained its own blocks.
+        fallback: the value of a parameter no device trained (the global one).
+
+    Returns:
+        Per parameter, the sample-weighted mean over the devices holding it trainable:
+        non-block parameters (the head) over all; block ``j`` over ``cuts[m] <= j`` or
+        ``device_trains[m]``.
+    """
+    out: dict = {}
+    for key in fallback:
+        j = block_of(key)
+        held = [m for m in range(len(states)) if j is None or j >= cuts[m] or device_trains[m]]
+        out[key] = (fedavg([{key: states[m][key]} for m in held], [weights[m] for m in held])[key]
+                    if held else fallback[key].clone())
+    return out
+
+
 class SplitFederated(Strategy):
     name = "split-federated"
     split = True
     shares = "device"
+
+    def aggregate(self, learner, devices):
+        if not learner.config.per_device_cut:
+            return super().aggregate(learner, devices)
+        cuts = [learner.pending_cuts[d] for d in devices]
+        learner.global_state = average_over_holders(
+            [learner.pending[d][0] for d in devices], [len(learner.partitions[d]) for d in devices], cuts,
+            [learner.model.trains_device_part(c) for c in cuts], learner.global_state)
 
     def uploads_adapters(self, device_trainable: bool) -> bool:
         return device_trainable

@@ -82,7 +82,7 @@ def build(cfg: ScenarioConfig, status: Callable[[str], None] = lambda m: None) -
     data split, the learner, client selection and allocation draws, so changing one concern's
     model leaves the others' draws alone.
     """
-    policy = policy_class(cfg.policy)()
+    policy = policy_class(cfg.policy).from_config(cfg)
     world_ss, data_ss, learner_ss, select_ss, alloc_ss = np.random.SeedSequence(cfg.seed).spawn(5)
     train, test = load_data(cfg)
     if cfg.dataset == "imagefolder" and train.num_classes != cfg.model.num_classes:

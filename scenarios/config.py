@@ -15,7 +15,11 @@ from learning.pretrain import PretrainConfig
 from learning.split_vit import SplitViTConfig
 from netsim.world import WorldConfig
 from scenarios.policies import policy_class
+from scenarios.policies.asfl import AsflParams
+from scenarios.policies.genfv import GenfvParams
+from scenarios.policies.sflam import SflamParams
 from scenarios.policies.st_sflora import StSFLora
+from scenarios.policies.tsflora import TsfloraParams
 
 DATASET_CLASSES = {"fashion-mnist": 10, "cifar10": 10, "cifar100": 100}
 DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagefolder")
@@ -25,6 +29,7 @@ PARTITIONS = ("dirichlet", "iid")
 DERIVED_KEYS = {
     "world.num_devices": "devices",
     "learner.strategy": "policy",
+    "learner.per_device_cut": "policy",
     "model.num_classes": "dataset",
 }
 
@@ -93,6 +98,10 @@ class ScenarioConfig:
     learner: LearnerConfig = _f(help="local training, token selection, quantisation, evaluation",
                                 default_factory=lambda: LearnerConfig(optimizer="sgd", lr=0.02))
     pretrain: PretrainConfig = _f(help="where the backbone weights come from", default_factory=PretrainConfig)
+    tsflora: TsfloraParams = _f(help="TSFLora's token budget and bit width", default_factory=TsfloraParams)
+    sflam: SflamParams = _f(help="SFLAM's bit widths and distortion weight", default_factory=SflamParams)
+    asfl: AsflParams = _f(help="ASFL's range of cut layers", default_factory=AsflParams)
+    genfv: GenfvParams = _f(help="GenFV's selection share and score weights", default_factory=GenfvParams)
 
     def __post_init__(self) -> None:
         for name in ("rounds", "devices", "train_samples_per_device", "eval_every", "min_samples_per_device"):
@@ -132,8 +141,11 @@ class ScenarioConfig:
         # Derived values follow their top-level key (checked against user edits in overrides).
         learner = self.learner
         token_policy = policy.token_policy or learner.token_policy
-        if learner.strategy != policy.strategy or learner.token_policy != token_policy:
-            learner = dataclasses.replace(learner, strategy=policy.strategy, token_policy=token_policy)
+        per_device_cut = bool(policy.chooses_cut)
+        if (learner.strategy != policy.strategy or learner.token_policy != token_policy
+                or learner.per_device_cut != per_device_cut):
+            learner = dataclasses.replace(learner, strategy=policy.strategy, token_policy=token_policy,
+                                          per_device_cut=per_device_cut)
         object.__setattr__(self, "learner", learner)
         if self.world.num_devices != self.devices:
             object.__setattr__(self, "world", dataclasses.replace(self.world, num_devices=self.devices))

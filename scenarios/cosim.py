@@ -27,6 +27,7 @@ from learning.federated import DeviceReport, Learner
 from netsim.reasons import Reason
 from netsim.world import Compute, DevicePlan, Transfer, World
 from scenarios.costs import CostModel
+from scenarios.device_inputs import with_device_inputs
 from scenarios.planning import PlanSettings, estimated_round_s, planning_gain, round_view, select
 from scenarios.policies import Decision, Policy
 from scenarios.trace import DeviceRound, Trace, channel_rows, decision_rows, event_row, round_row
@@ -103,7 +104,9 @@ class CoSimulation:
         radio = self.world.config.ofdma
         strategy = self.learner.strategy
         self.trace.channel.extend(channel_rows(r, self.world.now_s, state))
-        devices = [DeviceRound(d) for d in range(self.world.num_devices)]
+        width = cfg.learner.uplink_bits_per_value or 32  # 32: float32
+        devices = [DeviceRound(d, cut_layer=cfg.model.cut, bits_per_value=width)
+                   for d in range(self.world.num_devices)]
 
         # -- 2. selection
         gain = planning_gain(state, self.plan, radio)
@@ -119,13 +122,22 @@ class CoSimulation:
             rec.planned, rec.status = True, str(decision.status[j])
             rec.tokens, rec.bandwidth_hz, rec.power_w = (int(decision.tokens[j]), float(decision.bandwidth_hz[j]),
                                                          float(decision.power_w[j]))
+            if decision.cut_layer is not None:
+                rec.cut_layer = int(decision.cut_layer[j])
+            if decision.bits_per_value is not None:
+                rec.bits_per_value = int(decision.bits_per_value[j])
             if rec.status != Reason.ALLOCATED:
                 rec.reason = rec.status
         ok = np.asarray([s == Reason.ALLOCATED for s in decision.status], dtype=bool)
         sched, sched_tokens = idx[ok], np.asarray(decision.tokens, dtype=int)[ok]
 
         # -- 4. real training, then simulated timing of what it did
-        reports = self.learner.train_round(sched.tolist(), sched_tokens.tolist()) if sched.size else []
+        cuts = None if decision.cut_layer is None else np.asarray(decision.cut_layer, dtype=int)[ok].tolist()
+        bits = (None if decision.bits_per_value is None
+                else np.asarray(decision.bits_per_value, dtype=int)[ok].tolist())
+        per_device = {} if cuts is None and bits is None else {"cuts": cuts, "bits": bits}
+        reports = (self.learner.train_round(sched.tolist(), sched_tokens.tolist(), **per_device)
+                   if sched.size else [])
         plans = [self.device_plan(rep, devices[rep.device].bandwidth_hz, devices[rep.device].power_w)
                  for rep in reports]
         result = self.world.run_round(r, plans, cfg.deadline_s, schedule=self.policy.schedule)
@@ -181,6 +193,8 @@ class CoSimulation:
 
         view = round_view(state, idx, gain, self.costs, self.plan, self.world.config.ofdma, self.alloc_rng,
                           retention_of)
+        if self.policy.device_inputs:
+            view = with_device_inputs(view, state, self.learner, self.costs, self.world.config.ofdma, gain)
         decision = self.policy.decide(view)
         if self.policy.plans_tokens:
             view.retention  # the realised STE uses the curves of the plan (cached if the policy read them)

@@ -54,7 +54,7 @@ ROUND_COLUMNS = {
 }
 DECISION_COLUMNS = {
     "round": "int64", "device": "int64", "status": "string", "tokens": "int64",
-    "bandwidth_hz": "float64", "power_w": "float64", "latency_s": "float64",
+    "bandwidth_hz": "float64", "power_w": "float64", "cut_layer": "int64", "bits_per_value": "int64", "latency_s": "float64",
     "energy_j": "float64", "aggregated": "bool", "reason": "string",
 }
 CHANNEL_COLUMNS = {

@@ -39,6 +39,8 @@ class DeviceRound:
         power_w: transmit power decided, W.
         reason: why it stopped or was left out (``Reason.COMPLETED`` when it finished).
         outcome: the World's outcome when it ran.
+        cut_layer: blocks the device runs (the configured cut unless the policy chose one).
+        bits_per_value: uplink quantisation width decided (32: float32; 0: nothing sent).
     """
 
     device: int
@@ -49,6 +51,8 @@ class DeviceRound:
     power_w: float = 0.0
     reason: str = Reason.COMPLETED.value
     outcome: Outcome | None = None
+    cut_layer: int = 0
+    bits_per_value: int = 32
 
     @property
     def aggregated(self) -> bool:
@@ -60,6 +64,7 @@ class DeviceRound:
         return {
             "round": r, "device": self.device, "status": str(self.status), "tokens": int(self.tokens),
             "bandwidth_hz": float(self.bandwidth_hz), "power_w": float(self.power_w),
+            "cut_layer": int(self.cut_layer), "bits_per_value": int(self.bits_per_value),
             "latency_s": float(o.latency_s) if o else math.nan, "energy_j": float(o.energy_j) if o else math.nan,
             "aggregated": self.aggregated, "reason": str(self.reason),
         }

@@ -11,12 +11,46 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
+from learning.costs import StepCost
 from netsim.allocation import Allocation, AllocationProblem
+from netsim.energy import compute_energy_j, compute_time_s
 from netsim.reasons import Reason
+
+#: ``step_cost_of(tokens, cut, bits)``: the learner's measured cost of one local step with
+#: ``tokens`` patch tokens, cut after block ``cut`` and ``bits`` uplink bits per value (32:
+#: float32; ``None``: the configured width).
+StepCostOf = Callable[[int, int, "int | None"], StepCost]
+
+
+@dataclass(frozen=True)
+class CutCost:
+    """What one round costs each device of a view at one cut, token budget and bit width.
+
+    Attributes:
+        device_time_s: ``[m]`` device compute time (forward and backward), s.
+        device_energy_j: ``[m]`` device compute energy, J.
+        server_time_s: ``[m]`` server compute time at the device's share of the server, s.
+        downlink_time_s: ``[m]`` gradient downlink time at the view's downlink rate, s.
+        uplink_bits: activation and label bits sent in the round (measured payloads).
+        downlink_bits: gradient bits received in the round.
+        adapter_bits: device adapters sent for aggregation (and received back), bits.
+        device_flops: device FLOPs of the round.
+        server_flops: server FLOPs of the round for this device.
+    """
+
+    device_time_s: np.ndarray
+    device_energy_j: np.ndarray
+    server_time_s: np.ndarray
+    downlink_time_s: np.ndarray
+    uplink_bits: float
+    downlink_bits: float
+    adapter_bits: float
+    device_flops: float
+    server_flops: float
 
 
 @dataclass(frozen=True)
@@ -47,6 +81,21 @@ class RoundView:
         rng: the allocation's own random stream (seeded from the run's seed).
         retention_of: returns ``[m, K_max + 1]`` semantic retention curves f_i(K); read
             :attr:`retention` instead (computed on first use, it runs the device model).
+        cpu_hz: ``[m]`` device CPU frequency, Hz.
+        flops_per_cycle: ``[m]`` device FLOPs per cycle.
+        kappa: ``[m]`` effective switched capacitance, J / (cycle Hz^2).
+        server_flops_per_s: the edge server's speed, FLOP/s.
+        downlink_rate_bps: ``[m]`` downlink rate estimate over an equal share of the band, bit/s.
+        local_steps: local steps per device per round.
+        model_cut: the configured cut (blocks on the device).
+        depth: transformer blocks of the model.
+        time_left_s: ``[m]`` time until each device leaves the cell, s (``inf``: stays).
+        expected_round_s: ``[m]`` the planner's estimate of the device's round at all tokens,
+            full power and an equal share of the band, s.
+        label_hist: ``[m, C]`` label counts of each device's data.
+        global_label_hist: ``[C]`` label counts over every device's data.
+        step_cost_of: the learner's measured step cost at any token budget, cut and bit
+            width (:data:`StepCostOf`); use :meth:`cost_at`.
     """
 
     devices: np.ndarray
@@ -66,6 +115,41 @@ class RoundView:
     keep_ratio: float
     rng: np.random.Generator
     retention_of: Callable[[], np.ndarray] = field(repr=False)
+    cpu_hz: np.ndarray | None = None
+    flops_per_cycle: np.ndarray | None = None
+    kappa: np.ndarray | None = None
+    server_flops_per_s: float = math.inf
+    downlink_rate_bps: np.ndarray | None = None
+    local_steps: int = 1
+    model_cut: int = 0
+    depth: int = 0
+    time_left_s: np.ndarray | None = None
+    expected_round_s: np.ndarray | None = None
+    label_hist: np.ndarray | None = None
+    global_label_hist: np.ndarray | None = None
+    step_cost_of: StepCostOf | None = field(default=None, repr=False)
+
+    def cost_at(self, cut: int, tokens: int | None = None, bits: int | None = None) -> CutCost:
+        """The round's cost of every device at ``cut``, ``tokens`` (default K_max) and ``bits``.
+
+        From the learner's measured step cost (:attr:`step_cost_of`) and netsim's compute
+        formulas; the server is shared equally by the view's devices (each gets
+        ``server_flops_per_s / m``).
+        """
+        if self.step_cost_of is None or self.cpu_hz is None:
+            raise ValueError("this view carries no step costs per cut (step_cost_of, cpu_hz)")
+        step = self.step_cost_of(self.max_tokens if tokens is None else int(tokens), int(cut), bits)
+        n = self.local_steps
+        share = self.server_flops_per_s / max(1, self.num_devices)
+        return CutCost(
+            device_time_s=compute_time_s(n * step.device_flops, self.cpu_hz, self.flops_per_cycle),
+            device_energy_j=compute_energy_j(n * step.device_flops, self.cpu_hz, self.flops_per_cycle, self.kappa),
+            server_time_s=np.full(self.num_devices, n * step.server_flops / share),
+            downlink_time_s=n * step.downlink_bits / self.downlink_rate_bps,
+            uplink_bits=n * step.uplink_bits, downlink_bits=n * step.downlink_bits,
+            adapter_bits=step.adapter_bits, device_flops=n * step.device_flops,
+            server_flops=n * step.server_flops,
+        )
 
     @property
     def num_devices(self) -> int:
@@ -102,6 +186,10 @@ class Decision:
         status: ``[m]`` :class:`netsim.reasons.Reason` per device: ``Reason.ALLOCATED`` to
             schedule it, otherwise why not (``DEADLINE``, ``ENERGY``, ``CAPACITY``, ...).
         planned_ste: the semantic transmission efficiency the plan expects (NaN: none).
+        cut_layer: ``int [m]`` blocks each device runs, or ``None`` for the configured cut
+            (a cut other than the configured one needs ``Policy.chooses_cut``).
+        bits_per_value: ``int [m]`` uplink quantisation width of each device (32: float32),
+            or ``None`` for the learner's configured width.
     """
 
     tokens: np.ndarray
@@ -109,6 +197,8 @@ class Decision:
     power_w: np.ndarray
     status: np.ndarray
     planned_ste: float = math.nan
+    cut_layer: np.ndarray | None = None
+    bits_per_value: np.ndarray | None = None
 
     @classmethod
     def everyone(cls, view: RoundView, bandwidth_hz: float, power_w: np.ndarray | float) -> "Decision":
@@ -144,6 +234,15 @@ class Policy:
         schedule: ``parallel`` (OFDMA, all at once) or ``sequential`` (devices take turns).
         plans_tokens: the decision chooses token budgets from the retention curves (the
             round's realised STE and token maps are recorded).
+        device_inputs: the view carries the devices' hardware, dwell, label histograms and
+            the learner's step cost at any cut and bit width (``scenarios.device_inputs``).
+        chooses_cut: the decision may cut each device after its own block
+            (``Decision.cut_layer``): the learner puts adapters in every block.
+        params_field: the scenario config field holding this policy's parameters (a frozen
+            dataclass, set as ``--set <field>.<name>=...``), or ``None``.
+
+    Args:
+        params: the policy's parameters (an instance of the dataclass ``params_field`` holds).
     """
 
     name: ClassVar[str]
@@ -154,6 +253,17 @@ class Policy:
     token_policy: ClassVar[str | None] = None
     schedule: ClassVar[str] = "parallel"
     plans_tokens: ClassVar[bool] = True
+    device_inputs: ClassVar[bool] = False
+    chooses_cut: ClassVar[bool] = False
+    params_field: ClassVar[str | None] = None
+
+    def __init__(self, params: Any = None) -> None:
+        self.params = params
+
+    @classmethod
+    def from_config(cls, config: Any) -> "Policy":
+        """The policy with its parameters read from the scenario config."""
+        return cls(getattr(config, cls.params_field) if cls.params_field else None)
 
     def decide(self, view: RoundView) -> Decision:
         """Tokens, bandwidth, power and status of every device of ``view``."""

@@ -81,3 +81,22 @@ def test_whole_model_step_cost(tiny_model_config):
     cost = measure_step_cost(model, 4, 3, TokenOptions(), False, "all")
     assert cost.uplink_bits == cost.downlink_bits == cost.server_flops == 0
     assert cost.device_forward_flops > 0 and cost.device_backward_flops > 0 and cost.adapter_bits > 0
+
+
+@pytest.mark.parametrize("device_trainable", [False, True])
+def test_costs_at_each_cut_of_a_per_device_model(tiny_model_config, device_trainable):
+    cfg = replace(tiny_model_config, device_trainable=device_trainable)  # 3 blocks, width 48, rank 8, qkv
+    model = SplitViT(cfg, seed=0, lora_everywhere=True)
+    opts = TokenOptions(policy="all")
+    costs = [measure_step_cost(model, 4, cfg.num_patches, opts, True, "device", cut=c) for c in range(4)]
+    # one block's LoRA on qkv: A [r, D] + B [3D, r] = 4 D r float32 values
+    per_block = 4 * 48 * 8 * 32
+    assert [c.adapter_bits for c in costs] == [per_block * c * device_trainable for c in range(4)]
+    # every block maps the same token shape: the same payload at every cut
+    assert len({c.uplink_bits for c in costs}) == 1
+    fwd = [c.device_forward_flops for c in costs]
+    srv = [c.server_flops for c in costs]
+    assert fwd == sorted(fwd) and fwd[0] < fwd[1] and srv == sorted(srv, reverse=True)
+    # cut 0 runs only the patch embedding: a linear map of each 4x4x3 patch to 48 values
+    assert costs[0].device_forward_flops == 2 * 4 * cfg.num_patches * (4 * 4 * 3) * 48
+    assert (costs[2].device_backward_flops > 0) == device_trainable

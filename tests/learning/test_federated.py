@@ -206,3 +206,105 @@ def test_retention_is_cached_only_while_the_device_part_is_frozen(tiny_model_con
     learner.train_round([0], 4)
     learner.aggregate([0])
     assert not np.array_equal(learner.retention([0]), before)
+
+
+# -- a cut and an uplink width per device ---------------------------------------------------
+def _per_device(tiny_model_config, tiny_train, tiny_test, device_trainable, **kw):
+    cfg = replace(tiny_model_config, device_trainable=device_trainable)
+    parts = iid_partition(len(tiny_train), 4, np.random.default_rng(0))
+    parts[1] = parts[1][:40]
+    config = replace(FAST, per_device_cut=True, token_policy="all", optimizer="sgd", lr=0.05, **kw)
+    return Learner(cfg, config, tiny_train, tiny_test, parts, seed=0)
+
+
+@pytest.mark.parametrize("device_trainable", [False, True])
+@pytest.mark.parametrize("cut", [0, 1, 2, 3])
+def test_a_split_at_any_cut_equals_the_unsplit_model(tiny_model_config, cut, device_trainable):
+    from learning.split_step import TokenOptions, split_step, whole_step
+
+    cfg = replace(tiny_model_config, device_trainable=device_trainable)
+    model = SplitViT(cfg, seed=0, lora_everywhere=True)  # as the learner builds it with per_device_cut
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+    x = torch.randn(6, 3, cfg.img_size, cfg.img_size, generator=g)
+    y = torch.randint(0, cfg.num_classes, (6,), generator=g)
+    model.zero_grad()
+    ref = whole_step(model, x, y)
+    ref_grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+    model.zero_grad()
+    out = split_step(model, x, y, cfg.num_patches, TokenOptions(policy="all"), cut=cut)
+    assert out.loss == pytest.approx(ref.loss, rel=1e-6, abs=1e-6)
+    assert (out.downlink_bits > 0) == (device_trainable and cut > 0)
+    for n, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if model.is_device_param(n, cut) and not device_trainable:
+            assert p.grad is None, n  # a frozen device part gets no gradient at all
+        else:
+            torch.testing.assert_close(p.grad, ref_grads[n], rtol=1e-5, atol=1e-7, msg=n)
+
+
+def _block(name):
+    return int(name.split(".")[2]) if name.startswith("vit.blocks.") else None
+
+
+@pytest.mark.parametrize("device_trainable", [False, True])
+def test_adapters_are_averaged_over_the_devices_that_trained_them(tiny_model_config, tiny_train, tiny_test,
+                                                                  device_trainable):
+    learner = _per_device(tiny_model_config, tiny_train, tiny_test, device_trainable)
+    start = {k: v.clone() for k, v in learner.global_state.items()}
+    cuts = {0: 0, 1: 2, 2: 3}
+    reports = learner.train_round(list(cuts), None, cuts=list(cuts.values()))
+    assert [r.cut_layer for r in reports] == [0, 2, 3]
+    after = {d: s for d, (s, _) in learner.pending.items()}
+    sizes = {d: len(learner.partitions[d]) for d in cuts}
+    learner.aggregate(list(cuts))
+    for key, value in learner.global_state.items():
+        j = _block(key)
+        # by hand: who trained this parameter (its server copy, or its device copy if devices train)
+        held = [d for d, c in cuts.items() if j is None or j >= c or device_trainable]
+        for d, c in cuts.items():
+            if d not in held:  # a frozen block below the cut is left exactly as it was
+                assert torch.equal(after[d][key], start[key]), (d, key)
+        if not held:
+            assert torch.equal(value, start[key])
+            continue
+        want = sum(sizes[d] * after[d][key].double() for d in held) / sum(sizes[d] for d in held)
+        torch.testing.assert_close(value, want.float(), msg=key)
+        assert not torch.equal(value, start[key]) or "lora_A" in key, key
+    blocks_changed = {_block(k) for k in learner.global_state if not torch.equal(learner.global_state[k], start[k])}
+    assert 0 in blocks_changed  # block 0 trained by device 0's server copy (cut 0) only, when frozen
+
+
+def test_each_device_sends_its_own_width_and_the_bits_are_counted(tiny_model_config, tiny_train, tiny_test):
+    learner = _per_device(tiny_model_config, tiny_train, tiny_test, False)
+    widths = [8, 2, 32]
+    reports = learner.train_round([0, 2, 3], None, cuts=[1, 0, 3], bits=widths)
+    b, d, t = FAST.batch_size, 48, tiny_model_config.num_patches + 1  # all patches + [CLS]
+    for rep, width in zip(reports, widths):
+        assert rep.bits_per_value == width
+        header = 0 if width == 32 else b * t * 64  # a float32 minimum and step per token
+        assert rep.cost.uplink_bits == b * t * d * width + header + b * 8  # + uint8 labels
+    with pytest.raises(ValueError, match="bits"):
+        learner.train_round([0], None, bits=[17])
+    with pytest.raises(ValueError, match="cut"):
+        learner.train_round([1], None, cuts=[4])
+
+
+def test_a_cut_other_than_the_configured_one_needs_per_device_cut(tiny_model_config, tiny_train, tiny_test):
+    learner = make(tiny_model_config, tiny_train, tiny_test)
+    with pytest.raises(ValueError, match="configured"):
+        learner.train_round([0], 4, cuts=[2])
+    with pytest.raises(ValueError, match="per_device_cut"):
+        LearnerConfig(strategy="federated", per_device_cut=True)
+
+
+def test_label_histograms_count_each_devices_labels(tiny_model_config, tiny_train, tiny_test):
+    learner = make(tiny_model_config, tiny_train, tiny_test)
+    hist = learner.label_histograms()
+    labels = tiny_train.labels.numpy()
+    assert hist.shape == (4, 4) and hist.sum() == sum(len(p) for p in learner.partitions)
+    assert hist[1].tolist() == [int((labels[learner.partitions[1]] == c).sum()) for c in range(4)]

@@ -149,7 +149,11 @@ def execute(scenario, jobs: Sequence[Job], workers: int = 1, ray_address: str | 
     if workers <= 0:
         raise ConfigError(f"--workers must be > 0, got {workers}")
     ref = scenario.name if scenario.source.startswith("scenarios.") else str(Path(scenario.source).resolve())
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    import torch
+
+    # The torch threads this process was given (``--threads``, default all cores), shared by
+    # the workers: a sweep of one worker computes exactly as ``sflsim run`` with those threads.
+    threads = max(1, torch.get_num_threads() // max(1, workers))
     cwd = os.getcwd()
     todo = [(i, j) for i, j in enumerate(jobs) if not j.finished]
     results: dict[int, dict] = {i: _summary_of(j.run_dir) for i, j in enumerate(jobs) if j.finished}

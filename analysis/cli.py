@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from analysis.figure import save_figure
 from analysis.metrics import MissingDataError
 from analysis.report import compare_runs, plot_runs
 from analysis.traces import NotARunError
@@ -87,6 +88,30 @@ def token_maps_command(run_dirs: Sequence[str], out: str | None = None) -> int:
     except (NotARunError, MissingDataError, ValueError) as exc:
         print(f"sflsim plot: error: {exc}", file=sys.stderr)
         return 2
+    print(f"wrote   {_display(path)}")
+    return 0
+
+
+def decisions_command(run_dirs: Sequence[str], out: str | None = None) -> int:
+    """`sflsim plot --kind decisions RUN_DIR [--out FILE.png]`: tokens, band share and power vs gain.
+
+    Returns:
+        0 when the figure was written, 2 for bad input (not one run, no decision columns).
+    """
+    from analysis.decisions_figure import decisions_figure
+
+    if len(run_dirs) != 1:
+        print(f"sflsim plot: error: --kind decisions takes one run directory, got {len(run_dirs)}", file=sys.stderr)
+        return 2
+    target = Path(out) if out else Path(run_dirs[0]) / "figures" / "decisions.png"
+    if target.suffix not in (".png", ".pdf"):
+        target = target / "decisions.png"
+    try:
+        fig = decisions_figure(run_dirs[0])
+    except (NotARunError, MissingDataError, ValueError) as exc:
+        print(f"sflsim plot: error: {exc}", file=sys.stderr)
+        return 2
+    path = save_figure(fig, target.parent, target.stem, formats=(target.suffix[1:],))[0]
     print(f"wrote   {_display(path)}")
     return 0
 

@@ -40,28 +40,49 @@ def _f(default: Any = dataclasses.MISSING, help: str = "", unit: str = "", **kw:
 
 @dataclass(frozen=True)
 class PlanningConfig:
-    """What the policy is told about the channel when it plans a round.
+    """What the policy is told about the channel and the costs when it plans a round.
 
     The world times every transfer with the fading of each 10 ms block; the plan is made once,
     at the round start. Planning with the instantaneous gain makes every device whose channel
     happened to be good at that instant promise more than it can deliver, and the min-max
     allocation packs every device right up to the deadline, so the margins matter. Under
-    Rayleigh fading at high SNR, E[log2(1 + s|h|^2)] = log2(s) - 0.83 bit, about a 2.5 dB loss.
+    Rayleigh fading at high SNR, E[log2(1 + s|h|^2)] = log2(s) - 0.83 bit, about a 2.5 dB loss:
+    the ``large-scale`` plan covers it with ``fading_margin_db``; the ``expected`` plan has it
+    inside (the expected capped rate over each device's fading, LOS or NLOS), so its margin is 0.
     """
 
-    channel: str = _f("large-scale", "planned gain: large-scale (path loss + shadowing) or instantaneous")
+    channel: str = _f("large-scale", "planned gain: large-scale (path loss + shadowing), expected "
+                      "(expected capped rate over the fading) or instantaneous")
     fading_margin_db: float = _f(3.0, "the planned gain is this much below the channel's", "dB")
     deadline_margin: float = _f(0.9, "the plan aims to finish within this fraction of the deadline")
+    energy_margin: float = _f(1.0, "the plan spends at most this fraction of each device's round energy")
+    passes: int = _f(1, "with channel=expected: decide again with the gain at the decided bandwidth and power",
+                     "passes")
+    costs: str = _f("two-point", "per-step costs over K: two-point (line through K=1 and K_max) or exact "
+                    "(the learner's cost at every K)")
+    whole_rbs: bool = _f(False, "round each decided bandwidth to whole resource blocks")
+    retention: str = _f("probe", "retention curves f(K) from: probe (a fixed batch per device) or round "
+                        "(the batches the device trains on this round)")
 
     def __post_init__(self) -> None:
-        if self.channel not in ("large-scale", "instantaneous"):
-            raise ValueError(f"channel must be 'large-scale' or 'instantaneous', got {self.channel!r}")
+        if self.channel not in ("large-scale", "instantaneous", "expected"):
+            raise ValueError(f"channel must be 'large-scale', 'expected' or 'instantaneous', got {self.channel!r}")
         if not (math.isfinite(self.fading_margin_db) and self.fading_margin_db >= 0):
             raise ValueError(f"fading_margin_db must be a finite number >= 0, got {self.fading_margin_db!r}")
         if not 0 < self.deadline_margin <= 1:
             raise ValueError(f"deadline_margin must be in (0, 1], got {self.deadline_margin!r}")
         if not self.fading_margin_db <= 60:
             raise ValueError(f"fading_margin_db must be in [0, 60] dB, got {self.fading_margin_db!r}")
+        if not 0 < self.energy_margin <= 1:
+            raise ValueError(f"energy_margin must be in (0, 1], got {self.energy_margin!r}")
+        if isinstance(self.passes, bool) or not isinstance(self.passes, int) or not 1 <= self.passes <= 5:
+            raise ValueError(f"passes must be an integer in [1, 5], got {self.passes!r}")
+        if self.costs not in ("two-point", "exact"):
+            raise ValueError(f"costs must be 'two-point' or 'exact', got {self.costs!r}")
+        if self.retention not in ("probe", "round"):
+            raise ValueError(f"retention must be 'probe' or 'round', got {self.retention!r}")
+        if not isinstance(self.whole_rbs, bool):
+            raise ValueError(f"whole_rbs must be true or false, got {self.whole_rbs!r}")
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from learning.federated import DeviceReport, Learner
+from learning.round_retention import round_retention
 from netsim.reasons import Reason
+from netsim.units import db_to_lin
 from netsim.world import Compute, DevicePlan, Transfer, World
 from scenarios.costs import CostModel
 from scenarios.device_inputs import with_device_inputs
-from scenarios.planning import PlanSettings, estimated_round_s, planning_gain, round_view, select
-from scenarios.policies import Decision, Policy
+from scenarios.planning import (PlanSettings, estimated_round_s, expected_gain, plan_record, planning_gain,
+                                round_budget_j, round_view, select, whole_rbs)
+from scenarios.policies import Decision, Policy, RoundView
 from scenarios.trace import DeviceRound, Trace, channel_rows, decision_rows, event_row, round_row
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,11 +63,14 @@ class CoSimulation:
         self.trace = Trace()
         self.round = 0
         k = learner.num_patches
-        self.costs = CostModel.from_step_costs(learner.step_cost(1), learner.step_cost(k), k,
-                                               int(learner.config.local_steps))
+        steps = int(learner.config.local_steps)
         p = config.planning
+        if p.costs == "exact":
+            self.costs = CostModel.from_learner(learner.step_cost, k, steps)
+        else:
+            self.costs = CostModel.from_step_costs(learner.step_cost(1), learner.step_cost(k), k, steps)
         self.plan = PlanSettings(p.channel, p.fading_margin_db, p.deadline_margin, config.deadline_s,
-                                 config.sample_fraction, config.keep_ratio)
+                                 config.sample_fraction, config.keep_ratio, p.energy_margin, p.passes)
         self._curves: dict[int, np.ndarray] = {}
 
     # ------------------------------------------------------------------ state
@@ -109,14 +115,17 @@ class CoSimulation:
                    for d in range(self.world.num_devices)]
 
         # -- 2. selection
-        gain = planning_gain(state, self.plan, radio)
+        gain = planning_gain(state, self.plan, radio, self.world.config.channel)
         estimate_s = estimated_round_s(state, gain, self.costs, radio, strategy.communicates, strategy.split)
         idx, left_out = select(state, estimate_s, self.plan.sample_fraction, self.select_rng)
         for d, why in left_out.items():
             devices[d].reason = why
 
         # -- 3. the policy decides
-        decision = self.decide(idx, state, gain)
+        decision, view = self.decide(idx, state, gain)
+        if view is not None and cfg.planning.whole_rbs and self.policy.schedule == "parallel":
+            decision = whole_rbs(decision, view, self.costs, radio)
+        budget = round_budget_j(state, idx) if idx.size else np.zeros(0)
         for j, d in enumerate(idx):
             rec = devices[d]
             rec.planned, rec.status = True, str(decision.status[j])
@@ -126,6 +135,10 @@ class CoSimulation:
                 rec.cut_layer = int(decision.cut_layer[j])
             if decision.bits_per_value is not None:
                 rec.bits_per_value = int(decision.bits_per_value[j])
+            compute_j = float(self.costs.compute_energy_at_j(max(1, rec.tokens), state.cpu_hz[d],
+                                                              state.flops_per_cycle[d], state.kappa[d]))
+            rec.plan = plan_record(view, j, rec.tokens, rec.bandwidth_hz, rec.power_w, float(budget[j]), compute_j,
+                                   self.costs, radio.max_spectral_efficiency, strategy.split)
             if rec.status != Reason.ALLOCATED:
                 rec.reason = rec.status
         ok = np.asarray([s == Reason.ALLOCATED for s in decision.status], dtype=bool)
@@ -142,6 +155,8 @@ class CoSimulation:
                  for rep in reports]
         result = self.world.run_round(r, plans, cfg.deadline_s, schedule=self.policy.schedule)
         self.trace.events.extend(event_row(e) for e in result.rows)
+        for e in result.rows:
+            devices[int(e["device"])].add_event(e)
 
         # -- 5. aggregation of the devices that made it
         for o in result.outcomes:
@@ -179,31 +194,59 @@ class CoSimulation:
         self.trace.rounds.append(row)
         return row
 
-    def decide(self, idx: np.ndarray, state, gain: np.ndarray) -> Decision:
-        """The policy's decision for the selected devices ``idx`` (nothing to decide if none)."""
+    def decide(self, idx: np.ndarray, state, gain: np.ndarray) -> tuple[Decision, RoundView | None]:
+        """The policy's decision for the selected devices ``idx`` and the view of its last pass
+        (nothing to decide, and no view, if none).
+
+        With the ``expected`` planned channel and ``passes > 1``, each further pass recomputes
+        the allocated devices' gain at the bandwidth and power the previous pass gave them and
+        asks the policy again.
+        """
         if idx.size == 0:
             empty = np.zeros(0)
-            return Decision(np.zeros(0, dtype=int), empty, empty, np.zeros(0, dtype=object))
+            return Decision(np.zeros(0, dtype=int), empty, empty, np.zeros(0, dtype=object)), None
         self._curves = {}
+        curves: list[np.ndarray] = []
 
         def retention_of() -> np.ndarray:
-            curves = np.asarray(self.learner.retention(idx.tolist()), dtype=float)
-            self._curves = dict(zip(idx.tolist(), curves))
-            return curves
+            if not curves:  # once per round, whatever the number of passes
+                if self.config.planning.retention == "round":
+                    curves.append(np.asarray(round_retention(self.learner, idx.tolist()), dtype=float))
+                else:
+                    curves.append(np.asarray(self.learner.retention(idx.tolist()), dtype=float))
+                self._curves = dict(zip(idx.tolist(), curves[0]))
+            return curves[0]
 
-        view = round_view(state, idx, gain, self.costs, self.plan, self.world.config.ofdma, self.alloc_rng,
-                          retention_of)
-        if self.policy.device_inputs:
-            view = with_device_inputs(view, state, self.learner, self.costs, self.world.config.ofdma, gain)
-        decision = self.policy.decide(view)
+        radio = self.world.config.ofdma
+        gain = np.asarray(gain, dtype=float).copy()
+        passes = self.plan.passes if self.plan.channel == "expected" else 1
+        for pass_ in range(passes):
+            if pass_:
+                ok = np.asarray([s == Reason.ALLOCATED for s in decision.status], dtype=bool)
+                if not ok.any():
+                    break
+                b = np.asarray(state.total_bandwidth_hz / idx.size * np.ones(idx.size))
+                b[ok] = np.asarray(decision.bandwidth_hz, dtype=float)[ok]
+                p = np.asarray(state.max_power_w, dtype=float)[idx].copy()
+                p[ok] = np.asarray(decision.power_w, dtype=float)[ok]
+                full_b, full_p = np.full(gain.size, state.total_bandwidth_hz), np.asarray(state.max_power_w).copy()
+                full_b[idx], full_p[idx] = b, p
+                eff = expected_gain(state, full_b, full_p, radio, self.world.config.channel)
+                gain[idx[ok]] = eff[idx[ok]] * db_to_lin(-self.plan.fading_margin_db)
+            view = round_view(state, idx, gain, self.costs, self.plan, radio, self.alloc_rng, retention_of)
+            if self.policy.device_inputs:
+                view = with_device_inputs(view, state, self.learner, self.costs, radio, gain)
+            decision = self.policy.decide(view)
+            self._check(decision, idx.size)
         if self.policy.plans_tokens:
             view.retention  # the realised STE uses the curves of the plan (cached if the policy read them)
-        m = idx.size
+        return decision, view
+
+    def _check(self, decision: Decision, m: int) -> None:
         for name in ("tokens", "bandwidth_hz", "power_w", "status"):
             if np.shape(getattr(decision, name)) != (m,):
                 raise ValueError(f"policy {self.policy.name}: Decision.{name} must have shape ({m},), "
                                  f"got {np.shape(getattr(decision, name))}")
-        return decision
 
     # ------------------------------------------------------------------ helpers
     def device_plan(self, report: DeviceReport, bandwidth_hz: float, power_w: float) -> DevicePlan:

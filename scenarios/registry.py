@@ -25,8 +25,9 @@ SCENARIOS: dict[str, str] = {
     "pedestrians": "scenarios.pedestrians",
     "highway": "scenarios.highway",
     "dense-cell": "scenarios.dense_cell",
+    "paper-cell": "scenarios.paper_cell",
 }
-DEFAULT = "static-cell"
+DEFAULT = "paper-cell"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Static cell (default): 10 devices uniform in a 250 m cell, 3GPP UMa NLOS at 3.5 GHz, 20 MHz, Fashion-MNIST Dirichlet(0.5).
+"""Static cell: 10 devices uniform in a 250 m cell, 3GPP UMa NLOS at 3.5 GHz, 20 MHz, Fashion-MNIST Dirichlet(0.5).
 
 The reference setting of the ST-SFLora comparison: devices do not move, so what changes from
 round to round is the small-scale fading, and the question is how the token budget, the

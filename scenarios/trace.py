@@ -41,6 +41,9 @@ class DeviceRound:
         outcome: the World's outcome when it ran.
         cut_layer: blocks the device runs (the configured cut unless the policy chose one).
         bits_per_value: uplink quantisation width decided (32: float32; 0: nothing sent).
+        plan: what the plan said (:func:`scenarios.planning.plan_record`) when it was planned.
+        uplink_s: realised airtime of its activation uplink phases, s.
+        uplink_energy_j: realised transmit energy of its uplink phases (adapters included), J.
     """
 
     device: int
@@ -53,6 +56,16 @@ class DeviceRound:
     outcome: Outcome | None = None
     cut_layer: int = 0
     bits_per_value: int = 32
+    plan: dict | None = None
+    uplink_s: float = 0.0
+    uplink_energy_j: float = 0.0
+
+    def add_event(self, row: dict) -> None:
+        """Count a World trace row of this device into the realised uplink time and energy."""
+        if row["phase"] == "uplink":
+            self.uplink_s += float(row["end_s"]) - float(row["start_s"])
+        if row["phase"] in ("uplink", "adapter_uplink"):
+            self.uplink_energy_j += float(row["energy_j"])
 
     @property
     def aggregated(self) -> bool:
@@ -67,7 +80,15 @@ class DeviceRound:
             "cut_layer": int(self.cut_layer), "bits_per_value": int(self.bits_per_value),
             "latency_s": float(o.latency_s) if o else math.nan, "energy_j": float(o.energy_j) if o else math.nan,
             "aggregated": self.aggregated, "reason": str(self.reason),
+            **(self.plan or _NO_PLAN),
+            "uplink_energy_j": float(self.uplink_energy_j) if o else math.nan,
+            "uplink_s": float(self.uplink_s) if o else math.nan,
         }
+
+
+# decisions.parquet columns of a device the policy did not plan
+_NO_PLAN = {"planned_gain_db": math.nan, "max_power_w": math.nan, "energy_budget_j": math.nan,
+            "planned_uplink_s": math.nan}
 
 
 def event_row(row: dict) -> dict:
@@ -96,6 +117,7 @@ def channel_rows(r: int, time_s: float, state: ChannelState) -> list[dict]:
         "x_m": float(state.positions_m[d, 0]), "y_m": float(state.positions_m[d, 1]),
         "speed_mps": float(state.speeds_mps[d]), "in_cell": bool(state.in_cell[d]),
         "pathloss_db": float(state.pathloss_db[d]), "gain_db": float(gain_db[d]), "snr_db": float(snr_db[d]),
+        "los": bool(state.los[d]),
     } for d in range(len(state.in_cell))]
 
 

@@ -28,7 +28,7 @@ import torch
 from scenarios import rundir
 from scenarios.base import build
 from scenarios.registry import load
-from scenarios.runner import resolve, write_outputs
+from scenarios.runner import RunWriter, resolve
 
 
 def main() -> None:
@@ -49,11 +49,13 @@ def main() -> None:
             out.mkdir()
             cosim = build(cfg)
             t0 = time.perf_counter()
+            writer = RunWriter(out)
             cosim.evaluate_start()
-            write_outputs(out, cosim)
+            writer.write_round(cosim)
             while cosim.round < cfg.rounds:
                 cosim.step()
-                write_outputs(out, cosim)
+                writer.write_round(cosim)
+            writer.finish(cfg.rounds)
             cosim_s.append(time.perf_counter() - t0)
 
             decisions = pd.read_parquet(out / rundir.DECISIONS)

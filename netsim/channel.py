@@ -115,6 +115,8 @@ class ChannelConfig:
             raise ValueError(f"rician_k_db must be in [-30, 40] dB, got {self.rician_k_db!r}")
         if self.shadowing_std_db is not None and self.shadowing_std_db > 30:
             raise ValueError(f"shadowing_std_db must be in [0, 30] dB, got {self.shadowing_std_db!r}")
+        if self.bs_height_m is not None and not 0 < self.bs_height_m <= 1000:
+            raise ValueError(f"bs_height_m must be in (0, 1000] m or None, got {self.bs_height_m!r}")
         if not self.carrier_frequency_hz <= 1e12:
             raise ValueError(f"carrier_frequency_hz must be <= 1e12, got {self.carrier_frequency_hz!r}")
         if not self.min_doppler_speed_mps <= 1000:

@@ -84,6 +84,10 @@ class DeviceConfig:
         if not (self.flops_per_cycle <= 1e6 and self.kappa <= 1e-20):
             raise ValueError(f"flops_per_cycle must be <= 1e6 and kappa <= 1e-20, "
                              f"got {self.flops_per_cycle!r}, {self.kappa!r}")
+        if self.battery_j_range[0] <= 0 or (self.energy_budget_j_range is not None and not
+                                            0 < self.energy_budget_j_range[0] <= self.energy_budget_j_range[1] <= 1e9):
+            raise ValueError(f"battery_j_range must be > 0 and energy_budget_j_range in (0, 1e9] J, "
+                             f"got {self.battery_j_range!r}, {self.energy_budget_j_range!r}")
         if not (self.cpu_hz_range[1] <= 1e11 and self.battery_j_range[1] <= 1e12):
             raise ValueError(f"cpu_hz_range must be <= 1e11 Hz and battery_j_range <= 1e12 J, "
                              f"got {self.cpu_hz_range!r}, {self.battery_j_range!r}")

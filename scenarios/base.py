@@ -12,6 +12,7 @@ for the policies that fix it) follow ``policy``; ``model.num_classes`` follows `
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -46,6 +47,15 @@ def backbone(cfg: ScenarioConfig, status: Callable[[str], None] = lambda m: None
         status("backbone: loading the pretrained backbone (pretraining it first if it is not cached; ~1 min on 2 cores)")
     from scenarios.backbone import save_cache_file
 
+    if cfg.pretrain.source == "own":  # a damaged cache entry is removed and rebuilt, never loaded
+        from learning.pretrain import cache_key, default_cache_dir, split_public
+        from scenarios.validate import remove_damaged_cache_file
+
+        folder = Path(cfg.cache_dir) if cfg.cache_dir is not None else default_cache_dir()
+        key = cache_key(cfg.model, cfg.pretrain, split_public(train, cfg.pretrain)[0])
+        message = remove_damaged_cache_file(folder / f"backbone-{key}.pt")
+        if message:
+            status(message)
     state, info = pretrained_backbone(cfg.model, cfg.pretrain, train, test, cache_dir=cfg.cache_dir,
                                       return_info=True, save=save_cache_file)
     if info.get("accuracy") is not None:

@@ -56,13 +56,11 @@ DECISION_COLUMNS = {
     "round": "int64", "device": "int64", "status": "string", "tokens": "int64",
     "bandwidth_hz": "float64", "power_w": "float64", "cut_layer": "int64", "bits_per_value": "int64", "latency_s": "float64",
     "energy_j": "float64", "aggregated": "bool", "reason": "string",
-    "planned_gain_db": "float64", "max_power_w": "float64", "energy_budget_j": "float64",
-    "uplink_energy_j": "float64", "planned_uplink_s": "float64", "uplink_s": "float64",
 }
 CHANNEL_COLUMNS = {
     "round": "int64", "time_s": "float64", "device": "int64", "x_m": "float64", "y_m": "float64",
     "speed_mps": "float64", "in_cell": "bool", "pathloss_db": "float64", "gain_db": "float64",
-    "snr_db": "float64", "los": "bool",
+    "snr_db": "float64",
 }
 
 
@@ -159,6 +157,9 @@ def prepare(scenario: Scenario, cfg: ScenarioConfig, out_dir: str | os.PathLike 
                               f"it is not loaded (it could run code): delete {out} and run again")
         if (out / rundir.CHECKPOINT).exists():
             state = rundir.load_checkpoint(out / rundir.CHECKPOINT)
+            for table, _, _ in TABLES:  # the parts written so far are the ones the checkpoint knows
+                if not (out / table).is_file():
+                    rundir.verified_parts(out, table, int(state["round"]), state["parts"][table])
     elif out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()) and not resume:
         raise ConfigError(f"--out {out} is not empty and is not a run directory")
     return Prepared(scenario=scenario, config=cfg, out_dir=out, resume=resume, sweep=dict(sweep or {}), state=state)
@@ -229,11 +230,10 @@ def _run_locked(prepared: Prepared, cosim, on_round, say) -> RunResult:
     if not prepared.resume and (out / rundir.CONFIG).exists():  # another writer finished meanwhile
         raise ConfigError(f"--out {out} holds a run already; pass --resume to continue it or choose another --out")
     _remove_stale_temp_files(out)
-    hashes = {table: "" for table, _, _ in TABLES}
     resumed_from = 0
     if prepared.state is not None:
         state = dict(prepared.state)
-        hashes = dict(state.pop("parts"))
+        writer = RunWriter(out, state.pop("parts"), len(state["token_maps"]))
         state["trace"] = Trace(token_maps=list(state.pop("token_maps")))
         cosim.load_state_dict(state)
         resumed_from = cosim.round
@@ -241,20 +241,20 @@ def _run_locked(prepared: Prepared, cosim, on_round, say) -> RunResult:
             rundir.drop_parts_after(out, table, resumed_from)
         say(f"resuming {out} after round {resumed_from} of {cfg.rounds}")
     else:
+        writer = RunWriter(out)
         for table, _, _ in TABLES:
             rundir.drop_parts_after(out, table, -1)
         rundir.write_json(out / rundir.CONFIG, config_record(prepared.scenario, cfg, prepared.sweep))
         row = cosim.evaluate_start()
-        write_round(out, cosim, 0, hashes)
+        writer.write_round(cosim)
         if on_round:
             on_round(row, cfg.rounds)
     while cosim.round < cfg.rounds:
-        maps_before = len(cosim.trace.token_maps)
         row = cosim.step()
-        write_round(out, cosim, cosim.round, hashes, token_maps=len(cosim.trace.token_maps) != maps_before)
+        writer.write_round(cosim)
         if on_round:
             on_round(row, cfg.rounds)
-    finish(out, cfg.rounds, hashes)
+    writer.finish(cfg.rounds)
     return RunResult(out_dir=out, rounds=pd.read_parquet(out / rundir.ROUNDS), resumed_from=resumed_from)
 
 
@@ -275,38 +275,53 @@ def schema(columns: Mapping[str, str]) -> pa.Schema:
     return pa.schema([(name, _ARROW[dtype]) for name, dtype in columns.items()])
 
 
-def write_round(out: Path, cosim, r: int, hashes: dict[str, str], token_maps: bool = False) -> None:
-    """Append round ``r``'s rows of every table as new parts, then write the checkpoint.
+class RunWriter:
+    """Writes a run directory round by round: one new part per table, then the checkpoint.
 
-    The rows are taken out of ``cosim.trace`` (it holds one round at a time), so memory and
-    time per round do not grow with the round index. The checkpoint goes last: if we die
-    before it, the resumed run redoes this round and rewrites its parts with the same bytes.
+    Args:
+        out: the run directory (exists; the caller holds its lock).
+        hashes: each table's running hash of its parts so far (from the checkpoint on resume).
+        token_maps: token-map examples already written (from the checkpoint on resume).
     """
-    trace = cosim.trace
-    for table, attr, columns in TABLES:
-        rows = getattr(trace, attr)
-        sha = rundir.write_part(out, table, r, frame(rows, columns), schema(columns))
-        hashes[table] = rundir.chain(hashes[table], sha)
-        rows.clear()
-    if token_maps and trace.token_maps:
-        rundir.write_npz(
-            out / rundir.TOKEN_MAPS,
-            **{key: np.concatenate([m[key] for m in trace.token_maps]) for key in trace.token_maps[0]},
-        )
-    state = cosim.state_dict()
-    state.pop("trace", None)
-    state["token_maps"] = list(trace.token_maps)
-    state["parts"] = dict(hashes)
-    rundir.save_checkpoint(out / rundir.CHECKPOINT, state)
 
+    def __init__(self, out: Path, hashes: Mapping[str, str] | None = None, token_maps: int = 0) -> None:
+        self.out = Path(out)
+        self.hashes = {table: "" for table, _, _ in TABLES}
+        self.hashes.update(hashes or {})
+        self.token_maps = token_maps
 
-def finish(out: Path, rounds: int, hashes: Mapping[str, str]) -> None:
-    """Join each table's parts (hash-checked against the checkpoint) into its one file."""
-    for table, _, _ in TABLES:
-        if (out / table).is_file():  # joined already (a run killed while removing parts)
-            rundir.remove_parts(out, table)
-            continue
-        rundir.join_parts(out, table, rundir.verified_parts(out, table, rounds, hashes[table]))
+    def write_round(self, cosim) -> None:
+        """Append round ``cosim.round``'s rows of every table as new parts, then the checkpoint.
+
+        The rows are taken out of ``cosim.trace`` (it holds one round at a time), so memory and
+        time per round do not grow with the round index. The checkpoint goes last: if we die
+        before it, the resumed run redoes this round and rewrites its parts with the same bytes.
+        """
+        out, trace, r = self.out, cosim.trace, cosim.round
+        for table, attr, columns in TABLES:
+            rows = getattr(trace, attr)
+            sha = rundir.write_part(out, table, r, frame(rows, columns), schema(columns))
+            self.hashes[table] = rundir.chain(self.hashes[table], sha)
+            rows.clear()
+        if len(trace.token_maps) != self.token_maps:
+            self.token_maps = len(trace.token_maps)
+            rundir.write_npz(
+                out / rundir.TOKEN_MAPS,
+                **{key: np.concatenate([m[key] for m in trace.token_maps]) for key in trace.token_maps[0]},
+            )
+        state = cosim.state_dict()
+        state.pop("trace", None)
+        state["token_maps"] = list(trace.token_maps)
+        state["parts"] = dict(self.hashes)
+        rundir.save_checkpoint(out / rundir.CHECKPOINT, state)
+
+    def finish(self, rounds: int) -> None:
+        """Join each table's parts (hash-checked against the checkpoint) into its one file."""
+        for table, _, _ in TABLES:
+            if (self.out / table).is_file():  # joined already (a run killed while removing parts)
+                rundir.remove_parts(self.out, table)
+                continue
+            rundir.join_parts(self.out, table, rundir.verified_parts(self.out, table, rounds, self.hashes[table]))
 
 
 def _remove_stale_temp_files(out: Path) -> None:

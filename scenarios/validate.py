@@ -108,6 +108,12 @@ def check_config(cfg: ScenarioConfig) -> None:
     if cfg.token_maps > cfg.learner.probe_samples:
         raise ConfigError(f"token_maps={cfg.token_maps}: must be <= learner.probe_samples="
                           f"{cfg.learner.probe_samples} (the examples come from the probe set)")
+    if cfg.pretrain.checkpoint is not None and cfg.pretrain.source != "file":
+        raise ConfigError(f"pretrain.checkpoint={cfg.pretrain.checkpoint}: is read only with "
+                          f"pretrain.source=file, got pretrain.source={cfg.pretrain.source}")
+    if cfg.learner.eval_tokens is not None and cfg.learner.eval_tokens > cfg.model.num_patches:
+        raise ConfigError(f"learner.eval_tokens={cfg.learner.eval_tokens}: must be <= the "
+                          f"{cfg.model.num_patches} patch tokens of an image (or None: all)")
     if cfg.pretrain.source == "own" and cfg.pretrain.batch_size > cfg.pretrain.public_samples:
         raise ConfigError(f"pretrain.batch_size={cfg.pretrain.batch_size}: must be <= "
                           f"pretrain.public_samples={cfg.pretrain.public_samples}")
@@ -145,7 +151,7 @@ def check_state_dict_file(path: Path, key: str) -> None:
 def check_folder_usable(path: Path, key: str) -> None:
     """A folder that is used or created: an existing writable folder, or creatable."""
     path = Path(os.path.abspath(path))
-    _refuse_kernel_fs(path, key)
+    _refuse_kernel_fs(path, f"{key}=")
     if path.exists():
         if not path.is_dir():
             raise ConfigError(f"{key}={path}: exists and is not a folder")
@@ -183,11 +189,11 @@ def _existing_ancestor(path: Path) -> Path:
     return parent
 
 
-def _refuse_kernel_fs(path: Path, key: str) -> None:
+def _refuse_kernel_fs(path: Path, label: str) -> None:
     resolved = Path(os.path.realpath(path))
     for root in FORBIDDEN_ROOTS:
         if resolved == root or root in resolved.parents:
-            raise ConfigError(f"{key}={path}: {root} is a kernel file system, not a place for files")
+            raise ConfigError(f"{label}{path}: {root} is a kernel file system, not a place for files")
 
 
 def check_output(out: Path, key: str = "--out") -> None:
@@ -197,7 +203,7 @@ def check_output(out: Path, key: str = "--out") -> None:
         ConfigError: under a file, in /sys, /proc or /dev, or not writable.
     """
     out = Path(os.path.abspath(out))
-    _refuse_kernel_fs(out, key)
+    _refuse_kernel_fs(out, f"{key} ")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{key} {out} exists and is not a directory")
     parent = _existing_ancestor(out)
@@ -205,3 +211,32 @@ def check_output(out: Path, key: str = "--out") -> None:
         raise ConfigError(f"{key} {out}: cannot be created, {parent} is a file")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"{key} {out}: cannot be created or written, {parent} is not writable")
+
+
+# ----------------------------------------------------------------------------------------- cache
+def remove_damaged_cache_file(path: Path) -> str | None:
+    """Remove a backbone cache file that does not load as a state dict of tensors.
+
+    A cache entry can always be made again (it is keyed by content), so a truncated or
+    corrupted one is removed and rebuilt rather than refused. torch files are zip archives
+    with a CRC-32 per record, checked when read, so flipped bits are found as well as a cut.
+
+    Returns:
+        A one-line message saying what was removed and why, or None if the file is fine or absent.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        state = blob["state"]
+        if not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise ValueError("no tensors")
+        return None
+    except Exception as exc:  # any failure: the entry is unusable
+        why = " ".join(str(exc).split())[:120] or type(exc).__name__
+        if path.is_dir():
+            raise ConfigError(f"backbone cache entry {path} is a folder; remove it") from None
+        path.unlink()
+        return f"backbone: cache file {path} was damaged ({why}); removed, pretraining again"
+

@@ -21,6 +21,7 @@ from typing import Mapping
 from scenarios.overrides import ConfigError, parse_assignments
 from scenarios.registry import SCENARIOS as REGISTERED, load
 from scenarios.seeds import parse_seeds
+from scenarios.runner import resolve
 from scenarios.sweep import execute, plan
 
 PAPER_POLICIES = ("st-sflora", "st-sflora-full", "sflora", "split-lora", "fed-lora",
@@ -57,8 +58,8 @@ class ReproducePlan:
             raise ConfigError(f"--deadlines must be > 0 s, got {self.deadlines_s}")
 
 
-FULL = ReproducePlan()
-QUICK = ReproducePlan(seeds=(0, 1, 2), rounds=3, deadlines_s=(1.0, 2.0, 4.0), deadline_seeds=(0, 1),
+FULL = ReproducePlan(rounds=6, deadlines_s=(1.0, 2.0, 4.0, 8.0), deadline_seeds=(0, 1, 2))
+QUICK = ReproducePlan(seeds=(0, 1), rounds=2, deadlines_s=(1.0, 2.0, 4.0), deadline_seeds=(0, 1),
                       sets={"learner.eval_samples": "500"})
 
 
@@ -95,17 +96,25 @@ def reproduce_command(args: argparse.Namespace) -> int:
     scenario = load(default_scenario())
     out = Path(args.out)
     sets = dict(the_plan.sets)
-    if the_plan.rounds is not None:
-        sets["rounds"] = str(the_plan.rounds)
+    if the_plan.rounds is not None and "rounds" not in parse_assignments(args.sets):
+        sets["rounds"] = str(the_plan.rounds)  # the plan's rounds, unless --set rounds= says
     if "policy" in sets or "seed" in sets:
         raise ConfigError("reproduce chooses policy and seed itself; use --policies and --seeds")
     jobs = plan(scenario, sets, None, None, {"policy": list(the_plan.policies)}, out / "policies",
                 seeds=the_plan.seeds, resume=True)
-    if the_plan.deadlines_s and "st-sflora" in the_plan.policies:
-        grid = {"deadline_s": [f"{d:g}" for d in the_plan.deadlines_s]}
-        jobs += plan(scenario, {**sets, "policy": "st-sflora"}, None, None, grid, out / "deadlines",
-                     seeds=the_plan.deadline_seeds, resume=True)
-    n_policy = len(the_plan.policies) * len(the_plan.seeds)
+    n_policy = len(jobs)
+    # The deadline sweep reuses the ST-SFLora policy runs at the scenario's own deadline.
+    default_deadline = resolve(scenario, sets).deadline_s
+    reused = [j.run_dir for j in jobs if j.sweep.get("policy") == "st-sflora"
+              and int(j.sweep["seed"]) in the_plan.deadline_seeds]
+    others = [d for d in the_plan.deadlines_s if d != default_deadline]
+    if the_plan.deadlines_s and reused:
+        if others:
+            jobs += plan(scenario, {**sets, "policy": "st-sflora"}, None, None,
+                         {"deadline_s": [f"{d:g}" for d in others]}, out / "deadlines",
+                         seeds=the_plan.deadline_seeds, resume=True)
+        if default_deadline not in the_plan.deadlines_s:
+            reused = []
     _pretrain_once(scenario, sets, args.quiet)
     already = sum(j.finished for j in jobs)
     execute(scenario, jobs, workers=args.workers, resume=True, quiet=args.quiet, desc="reproduce")
@@ -114,7 +123,8 @@ def reproduce_command(args: argparse.Namespace) -> int:
     command = "sflsim reproduce st-sflora" + (" --quick" if args.quick else "")
     how = {
         "made by": f"`{command}` (scenario `{scenario.name}`, {len(jobs)} runs: "
-                   f"{n_policy} policy runs, {len(jobs) - n_policy} deadline-sweep runs)",
+                   f"{n_policy} policy runs, {len(jobs) - n_policy} more ST-SFLora runs at other "
+                   f"deadlines than the scenario's {default_deadline:g} s)",
         "seeds": f"{', '.join(map(str, the_plan.seeds))} (deadline sweep: "
                  f"{', '.join(map(str, the_plan.deadline_seeds))})",
         "wall time": f"{wall_s / 60:.1f} min on {os.cpu_count()} cores with {args.workers} "
@@ -124,8 +134,8 @@ def reproduce_command(args: argparse.Namespace) -> int:
                         f"{load_end[0]:.2f} at the end (shared with other jobs)",
         "config changes": ", ".join(f"{k}={v}" for k, v in sets.items()) or "none (defaults)",
     }
-    path = write_results(out, [j.run_dir for j in jobs[:n_policy]],
-                         [j.run_dir for j in jobs[n_policy:]], how)
+    deadline_dirs = [j.run_dir for j in jobs[n_policy:]] + reused if the_plan.deadlines_s else []
+    path = write_results(out, [j.run_dir for j in jobs[:n_policy]], deadline_dirs, how)
     print(f"wrote {path} ({wall_s / 60:.1f} min)")
     return 0
 
@@ -133,7 +143,6 @@ def reproduce_command(args: argparse.Namespace) -> int:
 def _pretrain_once(scenario, sets: Mapping[str, str], quiet: bool) -> None:
     """Make (or find cached) the backbone every run shares before the runs start in parallel."""
     from scenarios.base import backbone
-    from scenarios.runner import resolve
 
     cfg = resolve(scenario, sets)
     backbone(cfg, status=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr)))

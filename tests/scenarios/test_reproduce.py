@@ -57,7 +57,7 @@ def test_tiny_reproduction_writes_results_and_resumes(tmp_path, fmnist_dir, caps
 
     assert main(args) == 0
     err = capsys.readouterr().err
-    assert "8 runs (0 already finished)" in err and "done policy=random-tokens/seed=1" in err
+    assert "6 runs (0 already finished)" in err and "done policy=random-tokens/seed=1" in err
     assert _last_round(run_dir) == 2
 
     text = (out / "RESULTS.md").read_text()

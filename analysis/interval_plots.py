@@ -64,6 +64,8 @@ def accuracy_band(runs, table: pd.DataFrame, x: str = "round") -> Figure:
         ax.plot(xs, mean, color=color, marker=marker, label=name, markevery=max(1, len(xs) // 10))
         if np.isfinite(hw).any():
             ax.fill_between(xs, mean - hw, mean + hw, color=color, alpha=0.18, linewidth=0)
+    if x == "round":
+        ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("Round" if x == "round" else f"Cumulative uplink [{prefix}bit]")
     ax.set_ylabel("Test accuracy [%] (mean, 95 % CI)")
     legend(fig, ax, len(curves))

@@ -25,6 +25,7 @@ from analysis.figure import legend as _legend
 from analysis.figure import markevery as _markevery
 from analysis.figure import new_figure as _figure
 from analysis.figure import styled as _styled
+from analysis.interval_plots import accuracy_band
 from analysis.metrics import MissingDataError, require
 from analysis.style import COLUMN_WIDTH_IN, LINESTYLES, PAGE_WIDTH_IN, PHASE_COLORS, policy_styles, si_scale
 from analysis.run_figures import channel_traces, timeline, token_map
@@ -79,9 +80,21 @@ def _accuracy_lines(runs: Runs, figure: str, x_of: Callable[[Run, pd.DataFrame],
     return fig
 
 
+def _seed_table(runs: Runs) -> pd.DataFrame | None:
+    """The per-run table of :func:`analysis.tables.seed_runs_table` when some configuration
+    was run at several seeds (its figures then draw means with 95 % interval bands)."""
+    from analysis.tables import seed_runs_table
+
+    if len(runs) < 2:
+        return None
+    table, _ = seed_runs_table(runs, target_accuracy=1.0)
+    return table if table["config"].duplicated().any() else None
+
+
 @_styled
 def accuracy_vs_uplink_bits(runs) -> Figure:
-    """Accuracy against the cumulative uplink bits, one curve per run (the communication cost).
+    """Accuracy against the cumulative uplink bits, one curve per run (the communication cost);
+    runs of one configuration at several seeds become their mean with a 95 % interval band.
 
     Needs ``rounds.parquet`` columns ``round, accuracy, uplink_bits``.
     """
@@ -89,6 +102,9 @@ def accuracy_vs_uplink_bits(runs) -> Figure:
     for run in runs:
         require(run.rounds, (*_ROUND_COLS, "uplink_bits"), "accuracy_vs_uplink_bits",
                 "rounds.parquet")
+    seeds = _seed_table(runs)
+    if seeds is not None:
+        return accuracy_band(runs, seeds, "uplink_bits")
     total = [metrics.cumulative_uplink_bits(r.rounds).max() for r in runs]
     factor, prefix = si_scale(total)
     return _accuracy_lines(
@@ -99,13 +115,17 @@ def accuracy_vs_uplink_bits(runs) -> Figure:
 
 @_styled
 def accuracy_vs_rounds(runs) -> Figure:
-    """Accuracy against the round index (rounds that were evaluated).
+    """Accuracy against the round index (rounds that were evaluated); runs of one
+    configuration at several seeds become their mean with a 95 % interval band.
 
     Needs ``rounds.parquet`` columns ``round, accuracy``.
     """
     runs = as_runs(runs)
     for run in runs:
         require(run.rounds, _ROUND_COLS, "accuracy_vs_rounds", "rounds.parquet")
+    seeds = _seed_table(runs)
+    if seeds is not None:
+        return accuracy_band(runs, seeds, "round")
     fig = _accuracy_lines(runs, "accuracy_vs_rounds", lambda run, rounds: rounds["round"],
                           "Round")
     fig.axes[0].xaxis.get_major_locator().set_params(integer=True)

@@ -166,3 +166,27 @@ def test_seed_markdown_says_what_the_interval_is(tmp_path):
     assert "no interval" in one and "(1 seed)" in one and "±" not in one
     with pytest.raises(ValueError, match="--baseline"):
         tables.seed_compare_markdown([root], baseline="nothing")
+
+
+def test_accuracy_figure_draws_the_seed_interval_as_a_band(tmp_path):
+    from analysis import plots
+
+    root = _seeded_sweep(tmp_path / "sw")
+    fig = plots.accuracy_vs_rounds(tables.find_runs([root]))
+    ax = fig.axes[0]
+    assert len(ax.collections) == 2 and len(ax.lines) == 2  # one band and one mean per policy
+    st = [pd.read_parquet(p / "rounds.parquet").sort_values("round")
+          for p in sorted((root / "policy=st-sflora").iterdir())]
+    line = next(l for l in ax.lines if l.get_label() == "ST-SFLora")
+    band = ax.collections[[l.get_label() for l in ax.lines].index("ST-SFLora")]
+    xs, ys = line.get_data()
+    verts = np.concatenate([p.vertices for p in band.get_paths()])  # NaN rounds split it
+    for r, y in zip(xs, ys):
+        values = [float(f.loc[f["round"] == r, "accuracy"].iloc[0]) * 100 for f in st]
+        values = [v for v in values if not math.isnan(v)]
+        if len(values) < 2:
+            continue
+        mean, hw = _hand_interval(values)
+        assert y == pytest.approx(mean)
+        at_r = verts[np.isclose(verts[:, 0], r)][:, 1]
+        assert min(at_r) == pytest.approx(mean - hw) and max(at_r) == pytest.approx(mean + hw)

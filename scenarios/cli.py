@@ -108,21 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accuracy (fraction) for the time-to-target column (default: 90 %% of "
                         "the best configuration's mean final accuracy)")
 
-    p = sub.add_parser("reproduce", help="re-make a paper's comparison: runs, RESULTS.md, figures")
-    p.add_argument("paper", choices=("st-sflora",), help="the comparison to re-make")
-    p.add_argument("--out", required=True, help="directory of the runs, figures and RESULTS.md")
-    p.add_argument("--quick", action="store_true", help="fewer rounds and seeds (about 5 minutes)")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="change a config value of every run (e.g. a smaller model)")
-    p.add_argument("--seeds", default=None, metavar="SEEDS",
-                   help="seeds instead of the plan's, e.g. 0-4")
-    p.add_argument("--rounds", type=int, default=None, help="rounds instead of the plan's")
-    p.add_argument("--policies", default=None, metavar="P1,P2",
-                   help="only these policies (a smaller reproduction)")
-    p.add_argument("--deadlines", default=None, metavar="D1,D2",
-                   help="deadlines [s] of the token-budget sweep instead of the plan's ('' : none)")
-    p.add_argument("--workers", type=int, default=1, help="parallel local worker processes")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no per-run lines")
+    from scenarios.reproduce import add_arguments as add_reproduce_arguments
+
+    add_reproduce_arguments(sub.add_parser("reproduce", help="re-make a paper's comparison: runs, "
+                                                             "RESULTS.md, figures"))
     return parser
 
 

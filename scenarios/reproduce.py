@@ -21,8 +21,6 @@ from typing import Mapping
 from scenarios.overrides import ConfigError, parse_assignments
 from scenarios.registry import SCENARIOS as REGISTERED, load
 from scenarios.seeds import parse_seeds
-from scenarios.runner import resolve
-from scenarios.sweep import execute, plan
 
 PAPER_POLICIES = ("st-sflora", "st-sflora-full", "sflora", "split-lora", "fed-lora",
                   "local-lora", "random-tokens")
@@ -68,6 +66,24 @@ def default_scenario() -> str:
     return next(s for s in SCENARIOS if s in REGISTERED)
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``sflsim reproduce``."""
+    p.add_argument("paper", choices=("st-sflora",), help="the comparison to re-make")
+    p.add_argument("--out", required=True, help="directory of the runs, figures and RESULTS.md")
+    p.add_argument("--quick", action="store_true", help="2 seeds, 2 rounds, fewer deadlines (a few minutes)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a config value of every run (e.g. a smaller model)")
+    p.add_argument("--seeds", default=None, metavar="SEEDS",
+                   help="seeds instead of the plan's, e.g. 0-4")
+    p.add_argument("--rounds", type=int, default=None, help="rounds instead of the plan's")
+    p.add_argument("--policies", default=None, metavar="P1,P2",
+                   help="only these policies (a smaller reproduction)")
+    p.add_argument("--deadlines", default=None, metavar="D1,D2",
+                   help="deadlines [s] of the token-budget sweep instead of the plan's ('' : none)")
+    p.add_argument("--workers", type=int, default=1, help="parallel local worker processes")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no per-run lines")
+
+
 def plan_from_args(args: argparse.Namespace) -> ReproducePlan:
     """The quick or full plan with the command line's changes."""
     base = QUICK if args.quick else FULL
@@ -90,6 +106,8 @@ def plan_from_args(args: argparse.Namespace) -> ReproducePlan:
 def reproduce_command(args: argparse.Namespace) -> int:
     """Run (or continue) the reproduction into ``args.out`` and write its RESULTS.md."""
     from analysis.results_md import write_results
+    from scenarios.runner import resolve
+    from scenarios.sweep import execute, plan
 
     start, load_start = time.perf_counter(), os.getloadavg()
     the_plan = plan_from_args(args)
@@ -143,6 +161,7 @@ def reproduce_command(args: argparse.Namespace) -> int:
 def _pretrain_once(scenario, sets: Mapping[str, str], quiet: bool) -> None:
     """Make (or find cached) the backbone every run shares before the runs start in parallel."""
     from scenarios.base import backbone
+    from scenarios.runner import resolve
 
     cfg = resolve(scenario, sets)
     backbone(cfg, status=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr)))

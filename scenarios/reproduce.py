@@ -140,6 +140,8 @@ def reproduce_command(args: argparse.Namespace) -> int:
     load_end = os.getloadavg()
     command = "sflsim reproduce st-sflora" + (" --quick" if args.quick else "")
     how = {
+        "version": ("QUICK (`--quick`: fewer seeds, rounds and deadlines; intervals are wide)"
+                    if args.quick else "full"),
         "made by": f"`{command}` (scenario `{scenario.name}`, {len(jobs)} runs: "
                    f"{n_policy} policy runs, {len(jobs) - n_policy} more ST-SFLora runs at other "
                    f"deadlines than the scenario's {default_deadline:g} s)",

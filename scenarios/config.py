@@ -55,7 +55,8 @@ class PlanningConfig:
                       "(expected capped rate over the fading) or instantaneous")
     fading_margin_db: float = _f(3.0, "the planned gain is this much below the channel's", "dB")
     deadline_margin: float = _f(0.9, "the plan aims to finish within this fraction of the deadline")
-    energy_margin: float = _f(1.0, "the plan spends at most this fraction of each device's round energy")
+    energy_margin: float = _f(1.0, "the plan spends at most this fraction of the energy a device may transmit with "
+                              "(its round budget less its compute energy)")
     passes: int = _f(1, "with channel=expected: decide again with the gain at the decided bandwidth and power",
                      "passes")
     costs: str = _f("two-point", "per-step costs over K: two-point (line through K=1 and K_max) or exact "

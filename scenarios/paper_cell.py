@@ -39,8 +39,9 @@ ranked by [CLS] attention and K, bandwidth and power chosen jointly. Values and 
   energy rather than time limits the far devices (at 0.2 W the largest budget lasts 1 s).
 * Planning: the expected capped rate over each device's fading (no fading margin), replanned
   once at the decided bandwidth and power; the exact per-K payload and FLOPs of the learner;
-  retention curves from the round's own batches; 0.97 of the energy budget (the time average of
-  the per-block rate over a transfer of ~0.3 s spread over 133 blocks varies by ~1 %: 3 sigma).
+  retention curves from the round's own batches; 0.97 of the transmit allowance (budget less
+  compute energy; the time average of the per-block rate over a transfer of ~0.3 s spread over
+  133 blocks varies by ~1 %: 3 sigma).
 * Learning: Fashion-MNIST, Dirichlet(0.5) label split, 500 samples per device, 2 local steps of
   16, SGD lr 0.02; the backbone pretrained on the public split (``pretrain.source="own"``,
   cached).

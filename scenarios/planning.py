@@ -172,11 +172,15 @@ def round_view(state: ChannelState, devices: np.ndarray, gain: np.ndarray, costs
     """What the policy sees about ``devices`` this round."""
     idx = devices
     cpu = np.asarray(state.cpu_hz)[idx]
-    budget = plan.energy_margin * round_budget_j(state, idx)
+    budget = round_budget_j(state, idx)
     deadline = plan.deadline_margin * np.minimum(plan.deadline_s, np.asarray(state.time_left_s)[idx])
     work = costs.round_compute(cpu, np.asarray(state.flops_per_cycle)[idx], np.asarray(state.kappa)[idx],
                                state.server_flops_per_s, downlink_rate_estimate(state, idx, radio))
     m = idx.size
+    if plan.energy_margin < 1.0:
+        # the margin covers what is uncertain, the transmit energy; compute energy is exact
+        compute_j = work.energy_j + work.energy_per_token_j * costs.k_max
+        budget = budget - (1.0 - plan.energy_margin) * np.maximum(budget - compute_j, 0.0)
     return RoundView(
         devices=idx, gain_lin=gain[idx], noise_psd_w_per_hz=float(state.noise_psd_w_per_hz),
         total_bandwidth_hz=float(state.total_bandwidth_hz), max_power_w=np.asarray(state.max_power_w)[idx],

@@ -24,6 +24,7 @@ import pandas as pd
 
 from analysis.tables import to_markdown
 from scenarios import rundir
+from scenarios.lock import DirectoryLock
 from scenarios.overrides import ConfigError, parse_assignments
 from scenarios.progress import SweepProgress
 from scenarios.runner import prepare, resolve, summary
@@ -228,9 +229,10 @@ def run_sweep(scenario, base_cfg, sets: Mapping[str, str], file_values: Mapping[
                 record_sweep=record_sweep)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    table = execute(scenario, jobs, workers=workers, ray_address=ray_address, resume=resume,
-                    quiet=quiet, record_sweep=record_sweep)
-    rundir.write_parquet(out / SWEEP_TABLE, table)
+    with DirectoryLock(out, "sweep directory"):  # one sweep at a time writes a sweep directory
+        table = execute(scenario, jobs, workers=workers, ray_address=ray_address, resume=resume,
+                        quiet=quiet, record_sweep=record_sweep)
+        rundir.write_parquet(out / SWEEP_TABLE, table)
     keys = list(grid) + ([SEED_KEY] if seeds is not None else [])
     print(_markdown(table, keys), end="")
     if seeds is not None and len(seeds) > 1 and not quiet:

@@ -49,13 +49,14 @@ def backbone(cfg: ScenarioConfig, status: Callable[[str], None] = lambda m: None
 
     if cfg.pretrain.source == "own":  # a damaged cache entry is removed and rebuilt, never loaded
         from learning.pretrain import cache_key, default_cache_dir, split_public
-        from scenarios.validate import remove_damaged_cache_file
+        from scenarios.validate import hashing_saver, remove_damaged_cache_file
 
         folder = Path(cfg.cache_dir) if cfg.cache_dir is not None else default_cache_dir()
         key = cache_key(cfg.model, cfg.pretrain, split_public(train, cfg.pretrain)[0])
         message = remove_damaged_cache_file(folder / f"backbone-{key}.pt")
         if message:
             status(message)
+        save_cache_file = hashing_saver(save_cache_file)
     state, info = pretrained_backbone(cfg.model, cfg.pretrain, train, test, cache_dir=cfg.cache_dir,
                                       return_info=True, save=save_cache_file)
     if info.get("accuracy") is not None:

@@ -16,8 +16,10 @@ and what is allowed.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -214,20 +216,48 @@ def check_output(out: Path, key: str = "--out") -> None:
 
 
 # ----------------------------------------------------------------------------------------- cache
+def cache_hash_path(path: Path) -> Path:
+    """``backbone-KEY.pt`` -> ``backbone-KEY.pt.sha256`` (the entry's content hash)."""
+    return Path(path).with_name(Path(path).name + ".sha256")
+
+
+def hashing_saver(save: Callable[[Path, bytes], None]) -> Callable[[Path, bytes], None]:
+    """``save(path, data)`` that first writes the SHA-256 of ``data`` beside ``path``.
+
+    The hash goes first: a process killed between the two writes leaves a hash without an
+    entry (no entry: pretrained again), never an entry with a stale hash.
+    """
+    def save_with_hash(path: Path, data: bytes) -> None:
+        from analysis.files import atomic_write_text
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(cache_hash_path(path), hashlib.sha256(data).hexdigest() + "\n")
+        save(path, data)
+
+    return save_with_hash
+
+
 def remove_damaged_cache_file(path: Path) -> str | None:
-    """Remove a backbone cache file that does not load as a state dict of tensors.
+    """Remove a backbone cache entry whose bytes do not match its hash or do not load.
 
     A cache entry can always be made again (it is keyed by content), so a truncated or
-    corrupted one is removed and rebuilt rather than refused. torch files are zip archives
-    with a CRC-32 per record, checked when read, so flipped bits are found as well as a cut.
+    corrupted one is removed and rebuilt rather than refused. The SHA-256 written beside the
+    entry finds any change of its bytes (torch checks no checksum when it loads a file); an
+    entry without one (from an older version) must at least load as a state dict of tensors.
 
     Returns:
-        A one-line message saying what was removed and why, or None if the file is fine or absent.
+        A one-line message saying what was removed and why, or None if the entry is fine or absent.
     """
     path = Path(path)
     if not path.exists():
         return None
+    if path.is_dir():
+        raise ConfigError(f"backbone cache entry {path} is a folder; remove it")
     try:
+        digest = cache_hash_path(path)
+        if digest.is_file():
+            if hashlib.sha256(path.read_bytes()).hexdigest() != digest.read_text().strip():
+                raise ValueError("content hash mismatch")
         blob = torch.load(path, map_location="cpu", weights_only=True)
         state = blob["state"]
         if not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -235,8 +265,6 @@ def remove_damaged_cache_file(path: Path) -> str | None:
         return None
     except Exception as exc:  # any failure: the entry is unusable
         why = " ".join(str(exc).split())[:120] or type(exc).__name__
-        if path.is_dir():
-            raise ConfigError(f"backbone cache entry {path} is a folder; remove it") from None
         path.unlink()
+        cache_hash_path(path).unlink(missing_ok=True)
         return f"backbone: cache file {path} was damaged ({why}); removed, pretraining again"
-

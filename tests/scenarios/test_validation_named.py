@@ -235,14 +235,20 @@ def test_unfinished_run_with_a_damaged_part_is_refused(fmnist_dir, tmp_path, cap
     assert _tree(out) == before
 
 
-def test_a_damaged_backbone_cache_entry_is_rebuilt(fmnist_dir, tmp_path, capsys):
+@pytest.mark.parametrize("damage", ["truncated", "bit-flip"])
+def test_a_damaged_backbone_cache_entry_is_rebuilt(damage, fmnist_dir, tmp_path, capsys):
     args = small_args(fmnist_dir, tmp_path / "cache", rounds=1, **{"pretrain.source": "own",
                       "pretrain.public_samples": 200, "pretrain.epochs": 0.2, "pretrain.eval_samples": 0})
     assert main(["run", "static-cell", *args, "--threads", "1", "--quiet", "--out", str(tmp_path / "a")]) == 0
     (entry,) = (tmp_path / "cache").glob("backbone-*.pt")
     good = torch.load(entry, weights_only=True)["state"]
+    assert entry.with_name(entry.name + ".sha256").is_file()
     data = entry.read_bytes()
-    entry.write_bytes(data[: len(data) // 2])
+    if damage == "truncated":
+        entry.write_bytes(data[: len(data) // 2])
+    else:  # one bit inside a weight: torch would load it without a word
+        i = len(data) // 2
+        entry.write_bytes(data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:])
     capsys.readouterr()
     assert main(["run", "static-cell", *args, "--threads", "1", "--quiet", "--out", str(tmp_path / "b")]) == 0
     assert "was damaged" in capsys.readouterr().err

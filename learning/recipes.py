@@ -31,7 +31,7 @@ from learning.pretrain import PretrainConfig, StepCallback, pretrain, split_publ
 from learning.split_vit import SplitViTConfig
 
 #: sha256 of ``learning/weights/default.safetensors``, the file the ``default`` recipe made.
-SHIPPED_SHA256 = ""
+SHIPPED_SHA256 = "bb7fae1c0b61b218c6e8767aa8b3679d8772ea4b12d7555db85f7bd26cf4ba09"
 SHIPPED_FILE = "default.safetensors"
 _METADATA_KEY = "sflsim_recipe"
 _GEOMETRY = ("model_name", "img_size", "patch_size", "depth", "embed_dim", "num_heads", "num_classes", "stem")

@@ -3,8 +3,9 @@ from dataclasses import replace
 import pytest
 import torch
 
+from learning.data import DEBIAN_FASHION_MNIST
 from learning.pretrain import PretrainConfig, pretrained_backbone, split_public
-from learning.split_vit import SplitViT
+from learning.split_vit import SplitViT, SplitViTConfig
 
 TINY = PretrainConfig(public_samples=96, epochs=1.0, batch_size=32, warmup_steps=1, eval_samples=40, lr=3e-3)
 
@@ -60,3 +61,95 @@ def test_bad_pretrain_input(tiny_model_config, tmp_path):
         pretrained_backbone(tiny_model_config, PretrainConfig())
     with pytest.raises(ValueError, match="epochs"):
         PretrainConfig(epochs=0)
+
+
+# -- recipes and the shipped backbone ---------------------------------------------------------
+
+def _tiny_recipe(seed: int = 0):
+    from learning.recipes import Recipe
+
+    model = SplitViTConfig(img_size=16, patch_size=4, depth=2, embed_dim=32, num_heads=2, num_classes=4, cut=1,
+                           stem="conv")
+    pre = PretrainConfig(public_samples=256, epochs=1.0, batch_size=32, warmup_steps=2, eval_samples=64,
+                         lr=2e-3, seed=seed, keep_head=True)
+    return Recipe(name="tiny", model=model, pretrain=pre, threads=1)
+
+
+def test_recipe_on_a_tiny_budget_gives_the_same_bytes_twice(tiny_train, tiny_test):
+    from learning.recipes import read_weights, recipe_from_metadata, train_recipe, weights_bytes
+
+    recipe = _tiny_recipe()
+    runs = []
+    for _ in range(2):
+        state, info = train_recipe(recipe, tiny_train, tiny_test)
+        runs.append(weights_bytes(state, recipe))
+    assert info["samples"] == 256 and info["threads"] == torch.get_num_threads()
+    assert runs[0] == runs[1]
+    other = weights_bytes(train_recipe(_tiny_recipe(seed=1), tiny_train, None)[0], _tiny_recipe(seed=1))
+    assert other != runs[0]
+    # the file carries the recipe and the exact weights
+    loaded, meta = read_weights(runs[0])
+    assert recipe_from_metadata(meta) == recipe
+    assert all(torch.equal(loaded[k], state[k]) for k in state) and set(loaded) == set(state)
+    assert any(k.startswith("patch_embed.convs.") for k in loaded)
+
+
+def test_recipe_validation():
+    from learning.recipes import Recipe, get_recipe
+
+    with pytest.raises(ValueError, match="recipe.*'nope'"):
+        get_recipe("nope")
+    with pytest.raises(ValueError, match="threads"):
+        replace(_tiny_recipe(), threads=0)
+    with pytest.raises(ValueError, match="source"):
+        Recipe(name="x", model=_tiny_recipe().model, pretrain=PretrainConfig(source="random"))
+
+
+def test_the_shipped_backbone_file_is_the_recorded_one(tmp_path, monkeypatch):
+    import hashlib
+
+    from learning import recipes
+
+    path = recipes.shipped_path()
+    assert path.is_file(), f"{path} is missing (made by `sflsim pretrain --recipe default`)"
+    data = path.read_bytes()
+    assert len(data) <= 10 * 2**20
+    assert hashlib.sha256(data).hexdigest() == recipes.SHIPPED_SHA256
+    # a corrupted copy is refused, naming both hashes
+    bad = tmp_path / recipes.SHIPPED_FILE
+    bad.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    monkeypatch.setattr(recipes, "shipped_path", lambda: bad)
+    with pytest.raises(ValueError, match="sha256"):
+        recipes.load_shipped(recipes.shipped_model_config())
+
+
+def test_shipped_backbone_needs_its_geometry():
+    from learning.recipes import shipped_model_config
+
+    with pytest.raises(ValueError, match="model.embed_dim=128"):
+        pretrained_backbone(shipped_model_config(embed_dim=192, num_heads=3), PretrainConfig(source="shipped"))
+    with pytest.raises(ValueError, match="model.stem='conv'"):
+        pretrained_backbone(shipped_model_config(stem="linear"), PretrainConfig(source="shipped"))
+
+
+@pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(),
+                    reason=f"Fashion-MNIST not installed at {DEBIAN_FASHION_MNIST} (make data)")
+def test_shipped_backbone_accuracy_on_a_test_subset():
+    from learning.data import load_dataset
+    from learning.pretrain import accuracy
+    from learning.recipes import shipped_model_config
+
+    # 0.88 on all 10 000 test images when made; on 2000 images the binomial sd is ~0.007, so
+    # 0.85 leaves four sd of room while still catching a wrong or untrained file (~0.1)
+    cfg = shipped_model_config()
+    state, info = pretrained_backbone(cfg, PretrainConfig(source="shipped", keep_head=True), return_info=True)
+    assert info["source"] == "shipped" and info["sha256"]
+    _, test = load_dataset("fashion-mnist", download=False)
+    model = SplitViT(cfg, seed=0, backbone_state=state)
+    assert accuracy(model, test, 2000) >= 0.85
+    # devices never get the images the backbone was trained on
+    from learning.data import ImageDataset
+    from learning.pretrain import devices_part
+
+    train = ImageDataset(torch.zeros(60000, 1, 1, 1, dtype=torch.uint8), torch.zeros(60000, dtype=torch.long), 10)
+    assert len(devices_part(train, PretrainConfig(source="shipped"))) == 10000

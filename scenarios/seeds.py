@@ -57,6 +57,9 @@ def check_seed_options(seed: int | None, seeds: Sequence[int] | None,
         ConfigError: ``--seed`` (or a ``seed`` value set otherwise) together with ``--seeds``,
             or a grid over ``seed`` together with ``--seeds``.
     """
+    if grid and SEED_KEY in grid and (seed is not None or (values and SEED_KEY in values)):
+        given = f"--seed {seed}" if seed is not None else f"seed={values[SEED_KEY]}"
+        raise ConfigError(f"--grid seed=... and {given} cannot be combined; give the seeds in the grid only")
     if seeds is None:
         return
     if seed is not None:

@@ -36,10 +36,17 @@ SWEEP_TABLE = "sweep.parquet"
 def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
     """``["policy=a,b", "deadline_s=1,2"]`` -> ``{"policy": ["a", "b"], "deadline_s": ["1", "2"]}``."""
     grid: dict[str, list[str]] = {}
+    keys = [item.partition("=")[0].strip() for item in items]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise ConfigError(f"--grid {key} is given {keys.count(key)} times; give its values once, e.g. {key}=a,b")
     for key, text in parse_assignments(items, option="--grid").items():
         values = [v.strip() for v in text.split(",") if v.strip()]
         if not values:
             raise ConfigError(f"--grid {key}= needs at least one value, e.g. {key}=a,b")
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        if repeated:
+            raise ConfigError(f"--grid {key}={text}: {', '.join(repeated)} given twice; each value once")
         grid[key] = values
     return grid
 

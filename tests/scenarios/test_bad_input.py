@@ -62,6 +62,9 @@ CASES = [
     (["sweep", "--out", "sw", "--grid", "policy=st-sflora,bogus"], "policy must be one of"),
     (["sweep", "--out", "sw", "--grid", "speed=1,2"], "unknown key 'speed'"),
     (["sweep", "--out", "sw", "--grid", "devices=2", "--workers", "0"], "--workers must be > 0, got 0"),
+    (["sweep", "--out", "sw", "--grid", "devices=2,2"], "--grid devices=2,2: 2 given twice"),
+    (["sweep", "--out", "sw", "--grid", "devices=2", "--grid", "devices=3"], "--grid devices is given 2 times"),
+    (["sweep", "--out", "sw", "--grid", "seed=0,1", "--seed", "3"], "--grid seed=... and --seed 3 cannot be combined"),
     (["plot", "not-a-run"], "not-a-run"),
 ]
 

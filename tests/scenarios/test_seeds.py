@@ -51,7 +51,9 @@ def test_parse_seeds_refuses(text):
 
 def test_conflicting_seed_options():
     check_seed_options(None, (0, 1), {"policy": ["a"]}, {"rounds": "2"})
-    check_seed_options(3, None, {"seed": ["1", "2"]})  # no --seeds: a seed grid is fine
+    check_seed_options(None, None, {"seed": ["1", "2"]})  # a seed grid alone is fine
+    with pytest.raises(ConfigError, match="--grid seed=... and --seed 3"):  # --seed would be ignored
+        check_seed_options(3, None, {"seed": ["1", "2"]})
     with pytest.raises(ConfigError, match="--seed 3 and --seeds"):
         check_seed_options(3, (0, 1))
     with pytest.raises(ConfigError, match="--grid seed"):

@@ -81,13 +81,13 @@ def _accuracy_lines(runs: Runs, figure: str, x_of: Callable[[Run, pd.DataFrame],
 
 
 def _seed_table(runs: Runs) -> pd.DataFrame | None:
-    """The per-run table of :func:`analysis.tables.seed_runs_table` when some configuration
-    was run at several seeds (its figures then draw means with 95 % interval bands)."""
-    from analysis.tables import seed_runs_table
+    """``config`` and ``policy`` of each run when some configuration was run at several seeds
+    (its figures then draw means with 95 % interval bands), else None."""
+    from analysis.tables import config_labels
 
     if len(runs) < 2:
         return None
-    table, _ = seed_runs_table(runs, target_accuracy=1.0)
+    table = pd.DataFrame({"config": config_labels(runs), "policy": [r.policy for r in runs]})
     return table if table["config"].duplicated().any() else None
 
 

@@ -213,6 +213,19 @@ def time_to_accuracy_s(rounds: pd.DataFrame, target: float) -> float:
     return float(hit["time_s"].iloc[0]) if len(hit) else float("nan")
 
 
+def config_labels(runs) -> list[str]:
+    """One label per run naming its configuration: runs whose settings differ only by the seed
+    get the same label, other runs different ones."""
+    runs = as_runs(runs)
+    keys = [repr(sorted((k, repr(v)) for k, v in settings(run.config).items()
+                        if k not in _NOT_CONFIG)) for run in runs]
+    first = {k: i for i, k in reversed(list(enumerate(keys)))}
+    reps = sorted(set(first.values()))
+    names = make_labels([runs.runs[i].config for i in reps], exclude=["seed"])
+    label_of = {keys[i]: name for i, name in zip(reps, names)}
+    return [label_of[k] for k in keys]
+
+
 def seed_runs_table(runs, target_accuracy: float | None = None) -> tuple[pd.DataFrame, float]:
     """One row per run: ``config`` (label without the seed), ``seed`` and the metrics of
     :data:`SEED_METRICS`; runs with the same settings but the seed share ``config``.
@@ -226,18 +239,10 @@ def seed_runs_table(runs, target_accuracy: float | None = None) -> tuple[pd.Data
         (table, the target accuracy used).
     """
     runs = as_runs(runs)
-    keys = []
-    for run in runs:
-        keys.append(repr(sorted((k, repr(v)) for k, v in settings(run.config).items()
-                                if k not in _NOT_CONFIG)))
-    first = {k: i for i, k in reversed(list(enumerate(keys)))}
-    reps = sorted(set(first.values()))
-    names = make_labels([runs.runs[i].config for i in reps], exclude=["seed"])
-    label_of = {keys[i]: name for i, name in zip(reps, names)}
     rows = []
-    for run, key in zip(runs, keys):
+    for run, name in zip(runs, config_labels(runs)):
         m = run_metrics(run)
-        rows.append({"config": label_of[key], "policy": run.policy, "seed": m["seed"],
+        rows.append({"config": name, "policy": run.policy, "seed": m["seed"],
                      **{c: m[c] for c, _, _ in SEED_METRICS if c in m}, "_run": run})
     table = pd.DataFrame(rows)
     if target_accuracy is None:

@@ -148,8 +148,8 @@ def reproduce_command(args: argparse.Namespace) -> int:
         "seeds": f"{', '.join(map(str, the_plan.seeds))} (deadline sweep: "
                  f"{', '.join(map(str, the_plan.deadline_seeds))})",
         "wall time": f"{wall_s / 60:.1f} min on {os.cpu_count()} cores with {args.workers} "
-                     f"worker(s)" + (f"; {already} runs were found finished from an earlier, "
-                                     f"interrupted invocation" if already else ""),
+                     f"worker(s)" + (f"; {already} runs were found finished from an earlier "
+                                     f"invocation (its time is not counted)" if already else ""),
         "machine load": f"1-minute load average {load_start[0]:.2f} at the start, "
                         f"{load_end[0]:.2f} at the end (shared with other jobs)",
         "config changes": ", ".join(f"{k}={v}" for k, v in sets.items()) or "none (defaults)",

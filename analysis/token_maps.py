@@ -3,9 +3,9 @@
 Reads ``token_maps.npz`` of a run directory (``images`` uint8 ``[M, H, W, 3]``, ``kept`` bool
 ``[M, gh, gw]``, and ``round``, ``device``, ``tokens`` ``[M]`` to label the panels; format in
 ``docs/interfaces.md``). Each example is drawn as a grey image on a light page; the patches
-not sent are faded towards the page colour, and the outline of the kept region is drawn in
-one strong colour, so the kept area reads at a glance even on the dark background of a
-Fashion-MNIST image. Examples are grouped into columns by (round, device, K), with the
+not sent are faded towards the page colour, the sent ones get a light tint, and the outline of
+the kept region is drawn in one strong colour, so the kept area reads at a glance both on the
+dark background of a Fashion-MNIST image and on a white garment. Examples are grouped into columns by (round, device, K), with the
 images of a group stacked in the column, so several devices and budgets sit side by side.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ from analysis.traces import Run, load_run
 PAGE_GREY = 0.96  # light page colour (0 black, 1 white)
 DROPPED_FADE = 0.8  # share of the page colour mixed into a patch that was not sent
 KEPT_COLOR = "#D55E00"
+KEPT_TINT = 0.18  # opacity of the colour laid over sent patches
 
 
 def grey(image: np.ndarray) -> np.ndarray:
@@ -130,13 +131,19 @@ def token_maps_figure(run: Run | str | Path, max_groups: int = 6, max_per_group:
                 gh, gw = kept.shape
                 ax.imshow(faded(img, kept), cmap="gray", vmin=0, vmax=1, extent=(0, w, h, 0),
                           interpolation="nearest")
+                # [gh, gw, 4] RGBA: a light tint over the sent patches, so that a sent patch of a
+                # white garment still differs from a faded one
+                tint = np.zeros((gh, gw, 4))
+                tint[..., :3] = mpl.colors.to_rgb(KEPT_COLOR)
+                tint[..., 3] = np.where(kept, KEPT_TINT, 0.0)
+                ax.imshow(tint, extent=(0, w, h, 0), interpolation="nearest")
                 ax.add_collection(LineCollection(kept_outline(kept, h / gh, w / gw), colors=KEPT_COLOR,
-                                                 linewidths=1.0, capstyle="projecting"))
+                                                 linewidths=1.3, capstyle="projecting"))
                 ax.set_xlim(0, w)
                 ax.set_ylim(h, 0)
                 if r == 0:
                     ax.set_title(f"device {dev}, round {rnd}\nK = {k} of {gh * gw}", fontsize=7)
-        fig.suptitle("patches sent (outlined) and not sent (faded)", fontsize=8)
+        fig.suptitle("patches sent (outlined, tinted) and not sent (faded)", fontsize=8)
     return fig
 
 

@@ -170,7 +170,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("plot", "compare"):
         from analysis import cli as analysis_cli
 
-        if args.command == "plot" and args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
+        # token-curve and token-maps write one figure, so their --out may name a file
+        if (args.command == "plot" and args.kind not in ("token-curve", "token-maps") and args.out is not None
+                and os.path.exists(args.out) and not os.path.isdir(args.out)):
             raise ValueError(f"--out {args.out} exists and is not a directory (figures go into a directory)")
         if args.command == "plot" and args.kind == "token-curve":
             return analysis_cli.token_curve_command(args.runs, args.out)

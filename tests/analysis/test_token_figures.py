@@ -49,6 +49,7 @@ def test_plot_token_curve_command_writes_a_png(tmp_path):
     out = tmp_path / "curve.png"
     assert main(["plot", "--kind", "token-curve", *map(str, files), "--out", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", "--kind", "token-curve", *map(str, files), "--out", str(out)]) == 0  # redrawn in place
     assert main(["plot", "--kind", "token-curve", str(tmp_path / "nope.json"), "--out", str(out)]) == 2
 
 

@@ -4,10 +4,9 @@ The :class:`Learner` holds the state of a run (the global adapters, per-device c
 optimiser states, the round's pending results, every random stream) and trains each device
 with real torch steps; what differs between training schemes (split or whole model, averaged
 or sequential or local) is its :class:`~learning.strategies.Strategy`, chosen by
-``LearnerConfig.strategy``.
-
-Devices are trained one after the other in this process; the simulated parallelism and its
-timing are the caller's business, computed from :class:`~learning.costs.StepCost`.
+``LearnerConfig.strategy``. Devices are trained one after the other in this process; the
+simulated parallelism and its timing are the caller's, from :class:`~learning.costs.StepCost`.
+A frozen device part's outputs are computed once per batch (:mod:`learning.activation_cache`).
 
 Randomness: one ``numpy.random.SeedSequence`` from the run's seed, spawned into streams for
 model initialisation, per-device data order, per-device token draws (``random`` token
@@ -23,14 +22,15 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from learning.activation_cache import ActivationCache
 from learning.aggregation import fedavg  # noqa: F401  (re-exported: the FedAvg of this package)
 from learning.checkpoint import learner_state, load_learner_state
 from learning.costs import StepCost, measure_step_cost
 from learning.quantize import FLOAT_BITS
 from learning.learner_config import DeviceReport, LearnerConfig
 from learning.data import ImageDataset
+from learning.evaluation import evaluate_state
 from learning.split_step import TokenOptions, device_select, split_step, whole_step
 from learning.split_vit import SplitViT, SplitViTConfig
 from learning.strategies import strategy as make_strategy
@@ -94,7 +94,12 @@ class Learner:
         root = np.random.SeedSequence(seed)
         init_ss, data_ss, token_ss, dropout_ss, probe_ss, eval_ss = root.spawn(6)
         lora_everywhere = not self.strategy.split or learner_config.per_device_cut
+        self.device = torch.device(learner_config.resolved_device)
         self.model = SplitViT(model_config, seed_of(init_ss), backbone_state, lora_everywhere=lora_everywhere)
+        self.model.to(self.device)
+        frozen = self.strategy.split and not learner_config.per_device_cut and not self.model.trains_device_part()
+        self.activations = ActivationCache(self.model, model_config.cut) if (  # a frozen part at one cut
+            frozen and learner_config.activation_cache and model_config.cut > 0) else None
         self._param_names = self.model.trainable_names()
         self._streams = [DataStream(p, seed_of(s)) for p, s in zip(self.partitions, data_ss.spawn(self.num_devices))]
         self._token_gens = [torch.Generator().manual_seed(seed_of(s)) for s in token_ss.spawn(self.num_devices)]
@@ -194,6 +199,14 @@ class Learner:
     def _options(self, width: int) -> TokenOptions:
         return replace(self.config.token_options, uplink_bits_per_value=None if width == FLOAT_BITS else width)
 
+    def device_activations(self, index: np.ndarray, need_attention: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The device part's ``(tokens, cls_attn)`` of training batch ``index`` at the configured
+        cut: from the activation cache when it serves the current model, else forwarded."""
+        images = lambda: self.train_set.batch(index)[0].to(self.device)  # noqa: E731
+        if self.activations is not None and self.activations.usable():
+            return self.activations.forward(self.train_set, index, images, need_attention)
+        return self.model.device_forward(images(), need_attention=need_attention)
+
     # -- training ----------------------------------------------------------------------------
     def _optimizer(self) -> torch.optim.Optimizer:
         params = dict(self.model.named_parameters())
@@ -205,9 +218,8 @@ class Learner:
 
     @contextlib.contextmanager
     def _dropout_rng(self, device: int) -> Iterator[None]:
-        # peft's LoRA dropout draws from torch's global generator: run it in a forked global
-        # state seeded from the device's own stream, so results depend on the seed only and
-        # the caller's global state is left as it was.
+        # peft's LoRA dropout draws from torch's global generator: fork it, seeded from the
+        # device's own stream (results depend on the seed only; the caller's state is kept)
         if self.model_config.lora_dropout == 0:
             yield
             return
@@ -255,12 +267,16 @@ class Learner:
                 opt.load_state_dict(opt_state)
             b = self._batch_size(d)
             losses, up, down = [], [], []
+            cached = split and self.activations is not None and self.activations.usable(cut)
             for _ in range(c.local_steps):
-                x, y = self.train_set.batch(self._streams[d].next(b))
+                index = self._streams[d].next(b)
+                x, y = self.train_set.batch(index)
+                x, y = x.to(self.device), y.to(self.device)
+                pre = self.device_activations(index, options.policy != "all") if cached else None
                 opt.zero_grad(set_to_none=True)
                 with self._dropout_rng(d):
                     if self.strategy.split:
-                        out = split_step(self.model, x, y, k, options, self._token_gens[d], cut=cut)
+                        out = split_step(self.model, x, y, k, options, self._token_gens[d], cut=cut, device_out=pre)
                     else:
                         out = whole_step(self.model, x, y)
                 opt.step()
@@ -298,25 +314,9 @@ class Learner:
         self.order.clear()
 
     # -- evaluation and probes ---------------------------------------------------------------
-    def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        k = self.config.eval_tokens
-        if k is None or k >= self.num_patches or not self.strategy.split:
-            return self.model(x)
-        sel, _ = device_select(self.model, x, k, self.config.token_options, torch.Generator().manual_seed(0))
-        return self.model.server_forward(sel.tokens)
-
-    @torch.no_grad()
     def evaluate_state(self, state: dict[str, torch.Tensor]) -> tuple[float, float]:
-        self.model.load_trainable_state(state)
-        self.model.eval()
-        correct, loss_sum = 0, 0.0
-        for i in range(0, len(self._eval_index), self.config.eval_batch_size):
-            x, y = self.test_set.batch(self._eval_index[i : i + self.config.eval_batch_size])
-            logits = self._logits(x)
-            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-            correct += int((logits.argmax(dim=1) == y).sum())
-        n = len(self._eval_index)
-        return correct / n, loss_sum / n
+        """Accuracy and loss of ``state`` (:func:`learning.evaluation.evaluate_state`)."""
+        return evaluate_state(self, state)
 
     def evaluate(self) -> tuple[float, float]:
         """Accuracy and mean cross-entropy on the fixed evaluation subset of the test set.
@@ -346,8 +346,7 @@ class Learner:
         devices = self._check_devices(devices)
         out = np.empty((len(devices), self.num_patches + 1))
         self.model.eval()
-        # A frozen device part never changes, and neither does the probe batch: its curve is
-        # computed once per device (whole-model strategies train the device blocks).
+        # a frozen device part and a fixed probe batch: one curve per device, computed once
         frozen = self.strategy.split and not self.model_config.device_trainable and not self.config.per_device_cut
         for i, d in enumerate(devices):
             if self.model_config.cut == 0:
@@ -358,7 +357,7 @@ class Learner:
                 continue
             self.model.load_trainable_state(self.strategy.model_of(self, d))
             x, _ = self.train_set.batch(self._probe[d])
-            tokens, cls_attn = self.model.device_forward(x)
+            tokens, cls_attn = self.model.device_forward(x.to(self.device))
             imp = patch_importance(cls_attn, self.model.num_prefix_tokens)
             out[i] = retention_curve(imp, self.config.token_policy, self.config.ranking, tokens)
             if frozen:
@@ -385,9 +384,10 @@ class Learner:
         self.model.load_trainable_state(self.strategy.model_of(self, device))
         self.model.eval()
         x, _ = self.train_set.batch(index)
-        sel, _ = device_select(self.model, x, k, self.config.token_options, torch.Generator().manual_seed(self.seed))
+        sel, _ = device_select(self.model, x.to(self.device), k, self.config.token_options,
+                               torch.Generator().manual_seed(self.seed))
         g = self.model_config.grid_size
-        kept = torch.zeros(n, g * g, dtype=torch.bool).scatter_(1, sel.kept, True).reshape(n, g, g)
+        kept = torch.zeros(n, g * g, dtype=torch.bool).scatter_(1, sel.kept.cpu(), True).reshape(n, g, g)
         return {"images": self.train_set.rgb_uint8(index), "kept": kept.numpy(), "tokens": np.full(n, k, dtype=np.int64)}
 
     # -- checkpoints -------------------------------------------------------------------------

@@ -10,6 +10,26 @@ from learning.strategies import STRATEGIES
 from learning.tokens import RANKINGS, TOKEN_POLICIES
 
 OPTIMIZERS = ("adamw", "sgd")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str) -> str:
+    """``cpu`` or ``cuda`` for ``learner.device`` (``auto``: CUDA when torch sees a GPU).
+
+    Raises:
+        ValueError: an unknown name, or ``cuda`` where torch sees no GPU.
+    """
+    import torch
+
+    if name not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {name!r}")
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but torch sees no CUDA device (use auto or cpu)")
+    return name
+
+
 def _f(default, help: str, unit: str = "", **kw):
     return field(default=default, metadata={"help": help, "unit": unit}, **kw)
 
@@ -35,6 +55,10 @@ class LearnerConfig:
     eval_batch_size: int = _f(500, "samples per evaluation forward", "samples")
     eval_tokens: int | None = _f(None, "token budget at evaluation (None: all tokens, unsplit forward)", "tokens")
     probe_samples: int = _f(64, "samples per device in the fixed probe batch of retention curves", "samples")
+    device: str = _f("auto", "where torch computes: auto (CUDA when available), cpu or cuda; the run's config "
+                             "records the resolved one")
+    activation_cache: bool = _f(True, "compute a frozen device part's outputs once per batch and reuse them "
+                                      "(same results, less wall time)")
     per_device_cut: bool = _f(False, "adapters in every block, so that each device may be cut after its own "
                                      "block each round (follows the policy)")
 
@@ -65,6 +89,8 @@ class LearnerConfig:
                            ("weight_decay", 10.0)):
             if not getattr(self, name) <= high:
                 raise ValueError(f"{name} must be <= {high:g}, got {getattr(self, name)!r}")
+        # the resolved device is what the run's config records
+        object.__setattr__(self, "device", resolve_device(self.device))
         if self.per_device_cut and not self.split:
             raise ValueError(f"per_device_cut needs a split strategy, got strategy={self.strategy!r}")
 
@@ -72,6 +98,11 @@ class LearnerConfig:
     def split(self) -> bool:
         """Whether the model is cut (activations cross the air)."""
         return STRATEGIES[self.strategy].split
+
+    @property
+    def resolved_device(self) -> str:
+        """``cpu`` or ``cuda`` (``device`` is resolved on construction)."""
+        return resolve_device(self.device)
 
     @property
     def token_options(self) -> TokenOptions:

@@ -78,13 +78,18 @@ def label_dtype(num_classes: int) -> torch.dtype:
 
 def device_select(
     model: SplitViT, images: torch.Tensor, k: int, options: TokenOptions, generator: torch.Generator | None,
-    cut: int | None = None,
+    cut: int | None = None, device_out: tuple[torch.Tensor, torch.Tensor | None] | None = None,
 ):
     """Device forward (to ``cut``, default the configured one) and token selection; returns
-    ``(selection, importance [B, N] or None)``."""
+    ``(selection, importance [B, N] or None)``. ``device_out``: the device part's output for
+    ``images`` computed before (a frozen part's cached ``(tokens, cls_attn)``), used as is."""
     # the attention row is computed even at the full budget, so that the device's cost does
     # not depend on K (a cost model fitted over K stays monotone); it is ~0.1 % of the forward
-    tokens, cls_attn = model.device_forward(images, need_attention=options.policy != "all", cut=cut)
+    if device_out is None:
+        device_out = model.device_forward(images, need_attention=options.policy != "all", cut=cut)
+    tokens, cls_attn = device_out
+    if options.policy == "all":
+        cls_attn = None
     importance = patch_importance(cls_attn, model.num_prefix_tokens) if cls_attn is not None else None
     sel = select_tokens(
         tokens, importance, k, options.policy, options.ranking, options.fuse, generator, model.num_prefix_tokens
@@ -101,6 +106,7 @@ def split_step(
     generator: torch.Generator | None = None,
     meter: Meter = _no_meter,
     cut: int | None = None,
+    device_out: tuple[torch.Tensor, torch.Tensor | None] | None = None,
 ) -> StepOutcome:
     """Forward and backward of one split step; gradients accumulate in the parameters' ``.grad``.
 
@@ -115,13 +121,16 @@ def split_step(
         cut: blocks on the device (default: the configured cut); a device that does not train
             its part (:meth:`SplitViT.trains_device_part`) runs it without gradient, so its
             adapters (if any) stay as they were.
+        device_out: the frozen device part's ``(tokens, cls_attn)`` for ``images``, computed
+            before (:class:`learning.activation_cache.ActivationCache`); ignored when the
+            device part trains.
 
     Returns:
         The :class:`StepOutcome`.
     """
     trainable = model.trains_device_part(cut)
     with meter("device_forward"), torch.set_grad_enabled(trainable):
-        sel, _ = device_select(model, images, k, options, generator, cut)
+        sel, _ = device_select(model, images, k, options, generator, cut, None if trainable else device_out)
         up = encode(sel.tokens, options.uplink_bits_per_value)
         up_labels = encode(labels.to(label_dtype(model.config.num_classes)), None)
     with meter("server"):

@@ -1,10 +1,9 @@
 """Run directories to tidy DataFrames.
 
 A run directory (docs/interfaces.md) holds ``config.json``, ``events.parquet``,
-``rounds.parquet`` and optionally ``channel.parquet`` and ``token_maps.npz``. While a run is
-going (or after it was killed) a table is a folder of per-round parts,
-``rounds.parquet.parts/part-000003.parquet``; it is read as the one table it stands for, so an
-unfinished run can be plotted. :func:`load_run`
+``rounds.parquet`` and optionally ``channel.parquet`` and ``token_maps.npz``; while a run is
+going (or after it was killed) a table is a folder of per-round parts
+(``rounds.parquet.parts/``), read as the one table it stands for. :func:`load_run`
 reads one, :func:`load_runs` reads several and concatenates their frames with the columns that
 tell the runs apart: ``run`` (index in the order given), ``label`` (a short human name, unique
 among the runs loaded together), ``scenario``, ``policy`` and one column per key a sweep varied
@@ -26,13 +25,12 @@ import pandas as pd
 
 REQUIRED_FILES = ("config.json", "events.parquet", "rounds.parquet")
 OPTIONAL_FILES = ("channel.parquet", "token_maps.npz")
-#: A table still being written: ``<table>.parts/part-<round>.parquet``.
-PARTS_SUFFIX = ".parts"
+PARTS_SUFFIX = ".parts"  # a table still being written: <table>.parts/part-<round>.parquet
 
 
 def table_exists(run_dir: Path, name: str) -> bool:
     """Whether table ``name`` is there, as one file or as a folder of parts."""
-    return (run_dir / name).is_file() or (name.endswith(".parquet") and (run_dir / (name + PARTS_SUFFIX)).is_dir())
+    return (run_dir / name).is_file() or (run_dir / (name + PARTS_SUFFIX)).is_dir()
 
 # Top-level config keys that differ between runs without describing them.
 _NOISY_CONFIG_KEYS = {"versions", "sweep", "out", "out_dir", "run_dir", "path", "created",
@@ -201,13 +199,12 @@ class Runs:
 def _read_parquet(path: Path, run_dir: Path) -> pd.DataFrame:
     """A table from its file, else from its folder of parts (in round order)."""
     parts = path.with_name(path.name + PARTS_SUFFIX)
-    source = path if path.is_file() or not parts.is_dir() else parts
+    source = parts if parts.is_dir() and not path.is_file() else path
     try:
         return pd.read_parquet(source)
     except Exception as exc:  # pyarrow raises several types for a corrupt file
-        why = " ".join(str(exc).split())[:160]
-        raise NotARunError(f"{run_dir}: cannot read {source.name} ({why}); the file is damaged: "
-                           f"run the scenario again into a new directory") from exc
+        raise NotARunError(f"{run_dir}: cannot read {source.name} ({' '.join(str(exc).split())[:160]}); "
+                           f"the file is damaged: run the scenario again into a new directory") from exc
 
 
 def load_run(path: str | Path) -> Run:

@@ -10,9 +10,10 @@ Nothing here writes files: the command line does (``sflsim pretrain --recipe NAM
 The ``default`` recipe: a ViT of width 128, depth 6, 4 heads, on 32x32 inputs cut into an
 8x8 grid of patch tokens by a convolutional stem (:mod:`learning.stem`), trained on the last
 50 000 Fashion-MNIST training images (the devices get the first 10 000) for 6 epochs, AdamW
-at lr 2e-3, batch 128, 200 warm-up steps then cosine decay, no augmentation. The default cut is
-after block 3, where dropping tokens costs accuracy at small budgets but little at 32 of 64
-(measured by ``bench/token_curve.py``; numbers in the README).
+at lr 2e-3, batch 128, 200 warm-up steps then cosine decay, no augmentation, 2 threads. It
+scored 0.8881 on all 10 000 test images. The recipe records cut 3, but the cut does not enter
+the weights: a scenario may cut the shipped backbone after any block (``model.cut``). How the
+accuracy falls with the tokens kept at each cut is measured by ``bench/token_curve.py``.
 """
 from __future__ import annotations
 

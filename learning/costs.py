@@ -106,8 +106,9 @@ def measure_step_cost(
         The :class:`StepCost`.
     """
     cfg = model.config
-    images = torch.zeros(batch_size, 3, cfg.img_size, cfg.img_size)
-    labels = torch.zeros(batch_size, dtype=torch.long)
+    device = next(model.parameters()).device
+    images = torch.zeros(batch_size, 3, cfg.img_size, cfg.img_size, device=device)
+    labels = torch.zeros(batch_size, dtype=torch.long, device=device)
     meter = _PhaseMeter()
     model.zero_grad(set_to_none=True)
     if split:

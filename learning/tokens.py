@@ -88,7 +88,8 @@ def _scores(
     elif policy == "norm":
         s = patches.detach().norm(dim=-1)
     elif policy == "random":
-        return torch.rand((1 if ranking == "batch" else b, n), generator=generator)
+        # drawn on the CPU generator, so the draws are the same bits wherever the model runs
+        return torch.rand((1 if ranking == "batch" else b, n), generator=generator).to(patches.device)
     else:
         raise ValueError(f"policy must be one of {TOKEN_POLICIES}, got {policy!r}")
     return s.detach().sum(0, keepdim=True) if ranking == "batch" else s.detach()
@@ -149,7 +150,7 @@ def select_tokens(
         raise ValueError(f"k must be in [1, {n}], got {k!r}")
     prefix, patches = tokens[:, :num_prefix_tokens], tokens[:, num_prefix_tokens:]
     if k == n:
-        kept = torch.arange(n).expand(b, n)
+        kept = torch.arange(n, device=tokens.device).expand(b, n)
         return Selection(tokens, kept, False)
     scores = _scores(patches, importance, policy, ranking, generator)
     # [B or 1, K] -> [B, K]; grid order keeps the payload layout independent of the scores
@@ -157,8 +158,8 @@ def select_tokens(
     sent = patches.gather(1, kept.unsqueeze(-1).expand(b, k, d))
     parts = [prefix, sent]
     if fuse:
-        dropped = torch.ones(b, n, dtype=torch.bool).scatter_(1, kept, False)
-        w = importance.detach() if importance is not None else torch.ones(b, n, dtype=tokens.dtype)
+        dropped = torch.ones(b, n, dtype=torch.bool, device=tokens.device).scatter_(1, kept, False)
+        w = importance.detach() if importance is not None else torch.ones(b, n, dtype=tokens.dtype, device=tokens.device)
         # [B, N]; a tiny floor keeps the mean defined if every dropped token has weight 0
         w = (w + 1e-12) * dropped
         w = w / w.sum(dim=1, keepdim=True)

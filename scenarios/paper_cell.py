@@ -43,8 +43,12 @@ ranked by [CLS] attention and K, bandwidth and power chosen jointly. Values and 
   compute energy; the time average of the per-block rate over a transfer of ~0.3 s spread over
   133 blocks varies by ~1 %: 3 sigma).
 * Learning: Fashion-MNIST, Dirichlet(0.5) label split, 500 samples per device, 2 local steps of
-  16, SGD lr 0.02; the backbone pretrained on the public split (``pretrain.source="own"``,
-  cached).
+  16, SGD lr 0.02; the shipped backbone (``pretrain.source="shipped"``: trained on the last
+  50 000 training images, which no device gets; 0.888 on the test set) with a fresh classifier
+  head, so the run learns the head and the server-side LoRA from the devices' data (from ~0.18
+  to ~0.9 in 10 rounds) on features learnt from labelled data of the same distribution.
+  Evaluation: the fixed 1000-image test subset every round (``learner.eval_samples``, standard
+  error <= 1.6 points), in batches of 100 (faster than 500 on CPU with unfused attention).
 """
 from __future__ import annotations
 
@@ -92,5 +96,5 @@ class Config(ScenarioConfig):
     model: SplitViTConfig = field(default_factory=lambda: SplitViTConfig(embed_dim=128, depth=6, num_heads=4, cut=3,
                                                                          stem="conv"))
     learner: LearnerConfig = field(default_factory=lambda: LearnerConfig(optimizer="sgd", lr=0.02, local_steps=2,
-                                                                         batch_size=16))
-    pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig(source="own"))
+                                                                         batch_size=16, eval_batch_size=100))
+    pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig(source="shipped"))

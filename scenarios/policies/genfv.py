@@ -47,6 +47,8 @@ class GenfvParams:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if self.margin_s > 1e6:  # plausibility: a margin longer than any deadline is a typo
+            raise ValueError(f"margin_s must be <= 1e6 s, got {self.margin_s!r}")
 
 
 @register_policy

@@ -27,8 +27,6 @@ from analysis.style import si_scale
 from analysis.tables import seed_comparison, seed_markdown, to_markdown
 from analysis.traces import Runs, combine_runs, config_value, load_run
 
-# Top-1 accuracy [%] the paper reports for ViT-B/16 on ImageNet-100 (secondary source).
-REPORTED_ACCURACY = {"split-lora": 89.47, "sflora": 89.09, "st-sflora": 85.81, "fed-lora": 52.49}
 REPORTED_NOTE = "reported (secondary source), different dataset/model"
 NEAR_PP = 5.0  # "within a few points": the paper's own gaps to full-token training are 3.3-3.7 pp
 HELD, NOT_HELD, NOT_SEPARABLE, NOT_MEASURED = "held", "not held", "not separable", "not measured"
@@ -66,19 +64,27 @@ def _pp(iv: Interval) -> str:
     return format_interval(iv.mean, iv.half_width, 100.0)
 
 
-def check_claims(table: pd.DataFrame) -> list[Claim]:
-    """The paper's claims, checked on the per-run table (``policy``, ``seed``, metrics)."""
+def check_claims(table: pd.DataFrame, roles: Mapping) -> list[Claim]:
+    """The paper's claims, checked on the per-run table (``policy``, ``seed``, metrics).
+
+    Args:
+        table: from :func:`analysis.tables.seed_runs_table`.
+        roles: which policy plays which part (``proposed``, ``full_token`` list,
+            ``random_tokens``, ``local``, ``federated``, ``sequential``, ``energy_baselines``),
+            as the comparison's file says.
+    """
     by = {p: g.set_index("seed") for p, g in table.groupby("policy")}
-    st = by.get("st-sflora")
+    me = roles["proposed"]
+    st = by.get(me)
     claims: list[Claim] = []
 
     def missing(text: str, *policies: str) -> bool:
-        absent = [p for p in ("st-sflora", *policies) if p not in by]
+        absent = [p for p in (me, *policies) if p not in by]
         if absent:
             claims.append(Claim(text, f"no runs of {', '.join(absent)}", NOT_MEASURED))
         return bool(absent)
 
-    for full in ("sflora", "split-lora"):
+    for full in roles["full_token"]:
         text = (f"ST-SFLora is within {NEAR_PP:g} points of full-token {full} at a fraction of "
                 f"its uplink")
         if missing(text, full):
@@ -94,28 +100,28 @@ def check_claims(table: pd.DataFrame) -> list[Claim]:
                     f"accuracy {full} − ST-SFLora = {_pp(gap)} pp; {full} sent no uplink bits")
         claims.append(Claim(text, measured, _both(near, frac) if ratio.n else NOT_HELD))
 
-    for other, text in (("random-tokens", "ST-SFLora beats random tokens in accuracy"),
-                        ("local-lora", "local LoRA (no collaboration) trails ST-SFLora"),
-                        ("fed-lora", "FedLoRA trails ST-SFLora (reported 52.49 vs 85.81)")):
+    for other, text in ((roles["random_tokens"], "ST-SFLora beats random tokens in accuracy"),
+                        (roles["local"], "local LoRA (no collaboration) trails ST-SFLora"),
+                        (roles["federated"], "FedLoRA trails ST-SFLora (reported 52.49 vs 85.81)")):
         if missing(text, other):
             continue
         d = paired_interval(st["final_accuracy"], by[other]["final_accuracy"])
         claims.append(Claim(text, f"accuracy ST-SFLora − {other} = {_pp(d)} pp", _verdict(d)))
 
-    text = "split-lora (devices in turn, nothing optimised) misses deadlines"
-    if not missing(text, "split-lora"):
-        counts = by["split-lora"]["deadline_misses"].to_numpy(float)
+    seq = roles["sequential"]
+    text = f"{seq} (devices in turn, nothing optimised) misses deadlines"
+    if not missing(text, seq):
+        counts = by[seq]["deadline_misses"].to_numpy(float)
         misses = t_interval(counts)
         k = int((counts > 0).sum())
         # A count claim: held when every seed has misses, not held when none has.
         verdict = HELD if k == len(counts) else NOT_HELD if k == 0 else NOT_SEPARABLE
-        claims.append(Claim(text, f"deadline misses of split-lora per run: "
+        claims.append(Claim(text, f"deadline misses of {seq} per run: "
                                   f"{format_interval(misses.mean, misses.half_width)}; "
                                   f"{k} of {len(counts)} seeds have misses", verdict))
 
     text = "ST-SFLora has the lowest device energy among the split and federated baselines"
-    others = [p for p in ("sflora", "split-lora", "fed-lora", "local-lora", "st-sflora-full")
-              if p in by]
+    others = [p for p in roles["energy_baselines"] if p in by]
     if not others:
         claims.append(Claim(text, "no runs of the baselines", NOT_MEASURED))
     elif not missing(text):
@@ -137,7 +143,7 @@ def _setting(runs: Runs, key: str):
 
 
 def write_results(out: Path, policy_dirs: Sequence[Path], deadline_dirs: Sequence[Path],
-                  how: Mapping[str, str]) -> Path:
+                  how: Mapping[str, str], roles: Mapping) -> Path:
     """Write ``out/RESULTS.md`` and its figures under ``out/figures``.
 
     Args:
@@ -145,10 +151,12 @@ def write_results(out: Path, policy_dirs: Sequence[Path], deadline_dirs: Sequenc
         policy_dirs: runs of every policy at every seed.
         deadline_dirs: ST-SFLora runs at several deadlines and seeds (may be empty).
         how: lines for the "how it was made" section (command, wall time, load, plan).
+        roles: the comparison's roles and ``reported_accuracy`` (see :func:`check_claims`).
     """
     runs = _load(policy_dirs)
-    summary, table, target, base = seed_comparison(runs, baseline="st-sflora" if
-                                                   "st-sflora" in set(r.policy for r in runs) else None)
+    me = roles["proposed"]
+    summary, table, target, base = seed_comparison(runs, baseline=me if
+                                                   me in set(r.policy for r in runs) else None)
     fig_dir = out / "figures"
     policies = [table.loc[table["config"] == c, "policy"].iloc[0] for c in summary["config"]]
     figures = {
@@ -172,7 +180,7 @@ def write_results(out: Path, policy_dirs: Sequence[Path], deadline_dirs: Sequenc
         sweep_md = _deadline_markdown(dtable)
     for name, (fig, _) in figures.items():
         save_figure(fig, fig_dir, name, formats=("png",))
-    text = _markdown(runs, summary, table, target, base, sweep_md, figures, how)
+    text = _markdown(runs, summary, table, target, base, sweep_md, figures, how, roles)
     path = out / "RESULTS.md"
     from analysis.files import atomic_write_text
 
@@ -207,7 +215,7 @@ def _deadline_markdown(table: pd.DataFrame) -> str:
     return to_markdown(pd.DataFrame(rows))
 
 
-def _markdown(runs, summary, table, target, base, sweep_md, figures, how) -> str:
+def _markdown(runs, summary, table, target, base, sweep_md, figures, how, roles) -> str:
     seeds = int(summary["seeds"].max())
     main = seed_markdown(summary, target, base)
     reported = pd.DataFrame({
@@ -215,10 +223,10 @@ def _markdown(runs, summary, table, target, base, sweep_md, figures, how) -> str
         "final acc. [%] here": [format_interval(m, h, 100.0) for m, h in
                                 zip(summary["final_accuracy"], summary["final_accuracy_ci"])],
         f"{REPORTED_NOTE} [%]": [
-            f"{REPORTED_ACCURACY[p]:.2f}" if p in REPORTED_ACCURACY else "–"
+            f"{roles['reported_accuracy'][p]:.2f}" if p in roles["reported_accuracy"] else "–"
             for p in (table.loc[table["config"] == c, "policy"].iloc[0] for c in summary["config"])],
     })
-    claims = check_claims(table)
+    claims = check_claims(table, roles)
     claim_rows = pd.DataFrame({"claim (paper)": [c.text for c in claims],
                                "measured here (mean ± 95 % CI over seeds)": [c.measured for c in claims],
                                "verdict": [c.verdict for c in claims]})
@@ -253,4 +261,4 @@ def _markdown(runs, summary, table, target, base, sweep_md, figures, how) -> str
     return "\n".join(parts)
 
 
-__all__ = ["REPORTED_ACCURACY", "Claim", "check_claims", "write_results"]
+__all__ = ["Claim", "check_claims", "write_results"]

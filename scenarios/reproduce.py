@@ -22,8 +22,15 @@ from scenarios.overrides import ConfigError, parse_assignments
 from scenarios.registry import SCENARIOS as REGISTERED, load
 from scenarios.seeds import parse_seeds
 
-PAPER_POLICIES = ("st-sflora", "st-sflora-full", "sflora", "split-lora", "fed-lora",
-                  "local-lora", "random-tokens")
+COMPARISONS = Path(__file__).with_name("comparisons")  # <paper>.toml: policies, roles, reported
+
+
+def comparison(paper: str) -> dict:
+    """The comparison file of ``paper`` (policies, their roles in the claims, reported numbers)."""
+    from scenarios.overrides import tomllib
+
+    return tomllib.loads((COMPARISONS / f"{paper}.toml").read_text())
+
 SCENARIOS = ("paper-cell", "static-cell")  # the first one registered is used
 
 
@@ -32,7 +39,7 @@ class ReproducePlan:
     """What a reproduction runs.
 
     Attributes:
-        policies: the policies compared.
+        policies: the policies compared (empty: the comparison file's).
         seeds: seeds of every policy (the intervals are over these).
         rounds: rounds of every run (None: the scenario's).
         deadlines_s: deadlines of the ST-SFLora token-budget sweep [s] (empty: no sweep).
@@ -40,7 +47,7 @@ class ReproducePlan:
         sets: further config values for every run (text, as ``--set``).
     """
 
-    policies: tuple[str, ...] = PAPER_POLICIES
+    policies: tuple[str, ...] = ()
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     rounds: int | None = None
     deadlines_s: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
@@ -48,8 +55,6 @@ class ReproducePlan:
     sets: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
-        if not self.policies:
-            raise ConfigError("--policies needs at least one policy")
         if self.rounds is not None and self.rounds <= 0:
             raise ConfigError(f"--rounds must be > 0, got {self.rounds}")
         if any(d <= 0 for d in self.deadlines_s):
@@ -68,7 +73,8 @@ def default_scenario() -> str:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``sflsim reproduce``."""
-    p.add_argument("paper", choices=("st-sflora",), help="the comparison to re-make")
+    p.add_argument("paper", choices=sorted(f.stem for f in COMPARISONS.glob("*.toml")),
+                   help="the comparison to re-make")
     p.add_argument("--out", required=True, help="directory of the runs, figures and RESULTS.md")
     p.add_argument("--quick", action="store_true", help="2 seeds, 2 rounds, fewer deadlines (a few minutes)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
@@ -95,6 +101,8 @@ def plan_from_args(args: argparse.Namespace) -> ReproducePlan:
         changes["rounds"] = args.rounds
     if args.policies is not None:
         changes["policies"] = tuple(p.strip() for p in args.policies.split(",") if p.strip())
+        if not changes["policies"]:
+            raise ConfigError("--policies needs at least one policy")
     if args.deadlines is not None:
         try:
             changes["deadlines_s"] = tuple(float(d) for d in args.deadlines.split(",") if d.strip())
@@ -111,6 +119,9 @@ def reproduce_command(args: argparse.Namespace) -> int:
 
     start, load_start = time.perf_counter(), os.getloadavg()
     the_plan = plan_from_args(args)
+    roles = comparison(args.paper)
+    if not the_plan.policies:
+        the_plan = dataclasses.replace(the_plan, policies=tuple(roles["policies"]))
     scenario = load(default_scenario())
     out = Path(args.out)
     sets = dict(the_plan.sets)
@@ -123,12 +134,13 @@ def reproduce_command(args: argparse.Namespace) -> int:
     n_policy = len(jobs)
     # The deadline sweep reuses the ST-SFLora policy runs at the scenario's own deadline.
     default_deadline = resolve(scenario, sets).deadline_s
-    reused = [j.run_dir for j in jobs if j.sweep.get("policy") == "st-sflora"
+    me = roles["proposed"]
+    reused = [j.run_dir for j in jobs if j.sweep.get("policy") == me
               and int(j.sweep["seed"]) in the_plan.deadline_seeds]
     others = [d for d in the_plan.deadlines_s if d != default_deadline]
     if the_plan.deadlines_s and reused:
         if others:
-            jobs += plan(scenario, {**sets, "policy": "st-sflora"}, None, None,
+            jobs += plan(scenario, {**sets, "policy": me}, None, None,
                          {"deadline_s": [f"{d:g}" for d in others]}, out / "deadlines",
                          seeds=the_plan.deadline_seeds, resume=True)
         if default_deadline not in the_plan.deadlines_s:
@@ -138,7 +150,7 @@ def reproduce_command(args: argparse.Namespace) -> int:
     execute(scenario, jobs, workers=args.workers, resume=True, quiet=args.quiet, desc="reproduce")
     wall_s = time.perf_counter() - start
     load_end = os.getloadavg()
-    command = "sflsim reproduce st-sflora" + (" --quick" if args.quick else "")
+    command = f"sflsim reproduce {args.paper}" + (" --quick" if args.quick else "")
     how = {
         "version": ("QUICK (`--quick`: fewer seeds, rounds and deadlines; intervals are wide)"
                     if args.quick else "full"),
@@ -155,7 +167,7 @@ def reproduce_command(args: argparse.Namespace) -> int:
         "config changes": ", ".join(f"{k}={v}" for k, v in sets.items()) or "none (defaults)",
     }
     deadline_dirs = [j.run_dir for j in jobs[n_policy:]] + reused if the_plan.deadlines_s else []
-    path = write_results(out, [j.run_dir for j in jobs[:n_policy]], deadline_dirs, how)
+    path = write_results(out, [j.run_dir for j in jobs[:n_policy]], deadline_dirs, how, roles)
     print(f"wrote {path} ({wall_s / 60:.1f} min)")
     return 0
 
@@ -169,5 +181,5 @@ def _pretrain_once(scenario, sets: Mapping[str, str], quiet: bool) -> None:
     backbone(cfg, status=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr)))
 
 
-__all__ = ["PAPER_POLICIES", "ReproducePlan", "FULL", "QUICK", "plan_from_args", "reproduce_command",
+__all__ = ["comparison", "ReproducePlan", "FULL", "QUICK", "plan_from_args", "reproduce_command",
            "default_scenario"]

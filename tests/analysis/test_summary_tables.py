@@ -8,6 +8,7 @@ import pytest
 from analysis import tables
 from analysis.metrics import MissingDataError
 from analysis.traces import load_run, load_runs
+from conftest import write_fake_run
 
 
 def _by_hand(run_dir):
@@ -109,8 +110,6 @@ T_975_DF2 = 4.302652729911275  # Student t, 97.5 % quantile, 2 degrees of freedo
 
 
 def _seeded_sweep(root):
-    from conftest import write_fake_run
-
     for policy in ("st-sflora", "random-tokens"):
         for seed in (0, 1, 2):
             write_fake_run(root / f"policy={policy}" / f"seed={seed}", policy=policy, seed=seed,

@@ -68,7 +68,7 @@ NAMED = [
      "pretrain.checkpoint=/etc/passwd: not a torch state dict"),
     (["run", "--set", "pretrain.checkpoint=x.pt"], "is read only with pretrain.source=file"),
     (["run", "--config", "."], "--config . is a directory"),
-    (["run", "--set", "cache_dir=/sys/cache"], "/sys is a kernel file system"),
+    (["run", "static-cell", "--set", "cache_dir=/sys/cache"], "/sys is a kernel file system"),
 ]
 
 
@@ -97,7 +97,7 @@ def test_outputs_that_cannot_be_written(tmp_path, monkeypatch, capsys):
         _one_line(capsys, 2, fragment)
     assert _tree(tmp_path) == before
     monkeypatch.setenv("SFLSIM_CACHE", str(tmp_path / "afile"))
-    assert main(["run", "--out", "out"]) == 2
+    assert main(["run", "static-cell", "--out", "out"]) == 2  # its backbone is pretrained and cached
     _one_line(capsys, 2, f"SFLSIM_CACHE={tmp_path / 'afile'}: exists and is not a folder")
     assert _tree(tmp_path) == before
 

@@ -62,7 +62,9 @@ def test_the_readme_policy_runs_as_written(tmp_path, fmnist_dir):
     path = tmp_path / "my_policy.py"
     path.write_text(readme_policy())
     out = tmp_path / "run"
-    argv = ["run", *small_args(fmnist_dir, tmp_path / "cache", rounds=2, policy=f"{path}:HalfTokens"),
+    # static-cell schedules every device each round (the default paper-cell samples half).
+    argv = ["run", "static-cell",
+            *small_args(fmnist_dir, tmp_path / "cache", rounds=2, policy=f"{path}:HalfTokens"),
             "--out", str(out), "--quiet"]
     assert main(argv) == 0
     decisions = pd.read_parquet(out / "decisions.parquet")

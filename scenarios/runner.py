@@ -56,11 +56,13 @@ DECISION_COLUMNS = {
     "round": "int64", "device": "int64", "status": "string", "tokens": "int64",
     "bandwidth_hz": "float64", "power_w": "float64", "cut_layer": "int64", "bits_per_value": "int64", "latency_s": "float64",
     "energy_j": "float64", "aggregated": "bool", "reason": "string",
+    "planned_gain_db": "float64", "max_power_w": "float64", "energy_budget_j": "float64",
+    "uplink_energy_j": "float64", "planned_uplink_s": "float64", "uplink_s": "float64",
 }
 CHANNEL_COLUMNS = {
     "round": "int64", "time_s": "float64", "device": "int64", "x_m": "float64", "y_m": "float64",
     "speed_mps": "float64", "in_cell": "bool", "pathloss_db": "float64", "gain_db": "float64",
-    "snr_db": "float64",
+    "snr_db": "float64", "los": "bool",
 }
 
 

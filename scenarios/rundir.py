@@ -221,13 +221,18 @@ def _digest(state_json: str, tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+_META_KEY = "sflsim_checkpoint"
+
+
 def checkpoint_bytes(state: dict) -> bytes:
     """The bytes of a checkpoint file of ``state`` (nested dicts, lists, tuples, numbers,
     text, numpy arrays and scalars, torch tensors)."""
     tensors: dict[str, torch.Tensor] = {}
     state_json = json.dumps(_encode(state, tensors), sort_keys=True, allow_nan=False)
     meta = {"format": CHECKPOINT_FORMAT, "state": state_json, "sha256": _digest(state_json, tensors)}
-    return safetensors.torch.save(tensors, metadata=meta)
+    # One metadata key: safetensors writes several keys in an order that varies between
+    # processes (a hash map), which would make equal checkpoints differ in their bytes.
+    return safetensors.torch.save(tensors, metadata={_META_KEY: json.dumps(meta, sort_keys=True)})
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
@@ -253,7 +258,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
               f"or restore the file")
     try:
         data = path.read_bytes()
-        meta = _header(data).get("__metadata__") or {}
+        meta = json.loads((_header(data).get("__metadata__") or {}).get(_META_KEY, "{}"))
         if meta.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
         tensors = safetensors.torch.load(data)

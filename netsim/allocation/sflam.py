@@ -1,6 +1,6 @@
 """SFLAM: bits per value, bandwidth and power chosen jointly for quantised split uploads.
 
-Source: Qiang, Liu, Zhang, Chang & Liang, "Deploying Large AI Models on Resource-Limited
+Source: "Deploying Large AI Models on Resource-Limited
 Devices with Split Federated Learning" (SFLAM), arXiv:2504.09114, IEEE TMC 2026. The device
 holds only the patch embedding (cut 0) and uploads quantised activations; each round the
 bits per value b_i, transmit power p_i and bandwidth w_i are chosen jointly to cut the round

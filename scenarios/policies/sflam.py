@@ -1,6 +1,6 @@
 """SFLAM: the device holds only the patch embedding; bits, power and bandwidth chosen jointly.
 
-Source: Qiang, Liu, Zhang, Chang & Liang, "Deploying Large AI Models on Resource-Limited
+Source: "Deploying Large AI Models on Resource-Limited
 Devices with Split Federated Learning" (SFLAM), arXiv:2504.09114, IEEE TMC 2026. The device
 runs only the patch embedding (cut 0), uploads quantised activations of every token, and each
 round the bits per value, transmit power and bandwidth of every device are chosen jointly to
@@ -67,7 +67,7 @@ class SFLAM(Policy):
     label = "SFLAM"
     description = ("split FL with only the patch embedding on the device (cut 0), quantised activations; "
                    "bits per value, power and bandwidth chosen jointly (reconstruction)")
-    reference = ("Qiang et al., Deploying Large AI Models on Resource-Limited Devices with Split Federated "
+    reference = ("Deploying Large AI Models on Resource-Limited Devices with Split Federated "
                  "Learning (SFLAM), arXiv:2504.09114, IEEE TMC 2026")
     token_policy = "all"
     plans_tokens = False

@@ -64,3 +64,10 @@ def small_args(data_dir: Path, cache_dir: Path, **extra: object) -> list[str]:
     for key, value in values.items():
         args += ["--set", f"{key}={value}"]
     return args
+
+
+def run_files(run_dir: Path) -> dict[str, bytes]:
+    """Every file of a run directory (relative path -> bytes), but the writer's lock file
+    (hidden, it names the process that held the directory)."""
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*"))
+            if p.is_file() and not p.name.startswith(".")}

@@ -11,30 +11,7 @@ from scenarios.overrides import parse_assignments
 from scenarios.registry import load
 from scenarios.runner import execute, prepare, resolve
 
-from smallrun import small_args
-
-
-
-def _files(run_dir: Path) -> dict[str, bytes]:
-    """Every file of a run directory (relative path -> bytes), but the writer's lock file
-    (hidden, it names the process that held the directory)."""
-    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*"))
-            if p.is_file() and not p.name.startswith(".")}
-
-
-def _content(name: str, data: bytes):
-    """What a file holds: its bytes, or for a safetensors checkpoint its tensors and metadata
-    (safetensors writes the metadata keys in an order that varies between processes)."""
-    if not name.endswith(".safetensors"):
-        return data
-    import json
-    import struct
-
-    from safetensors.numpy import load
-
-    n = struct.unpack("<Q", data[:8])[0]
-    meta = json.loads(data[8:8 + n]).get("__metadata__", {})
-    return meta, {k: v.tobytes() for k, v in sorted(load(data).items())}
+from smallrun import run_files, small_args
 
 
 class _Stop(Exception):
@@ -69,19 +46,19 @@ def test_ray_sweep_equals_pool_sweep_and_resumes(tmp_path, fmnist_dir, capsys):
 
     # The Ray sweep finds one run stopped after round 1 and resumes it; the other starts fresh.
     _interrupted_run(tmp_path / "ray" / "policy=equal", small, {"policy": "equal"}, after_round=1)
-    partial = _files(tmp_path / "ray" / "policy=equal")
+    partial = run_files(tmp_path / "ray" / "policy=equal")
     capsys.readouterr()
     assert main(["sweep", "static-cell", *small, *grid, "--workers", "2", "--ray-address", "local",
                  "--out", str(tmp_path / "ray"), "--resume"]) == 0
     err = capsys.readouterr().err
     assert "2 runs (0 already finished)" in err
     assert "done policy=equal" in err and "done policy=st-sflora" in err
-    assert _files(tmp_path / "ray" / "policy=equal") != partial
+    assert run_files(tmp_path / "ray" / "policy=equal") != partial
     for point in ("policy=st-sflora", "policy=equal"):
-        ours, pool = _files(tmp_path / "ray" / point), _files(tmp_path / "pool" / point)
+        ours, pool = run_files(tmp_path / "ray" / point), run_files(tmp_path / "pool" / point)
         assert sorted(ours) == sorted(pool) and "events.parquet" in ours
         for name in pool:
-            assert _content(name, ours[name]) == _content(name, pool[name]), (point, name)
+            assert ours[name] == pool[name], (point, name)
 
     # Once finished, the Ray sweep only gathers the table.
     assert main(["sweep", "static-cell", *small, *grid, "--ray-address", "local",

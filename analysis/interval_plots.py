@@ -42,7 +42,8 @@ def accuracy_band(runs, table: pd.DataFrame, x: str = "round") -> Figure:
         table: :func:`analysis.tables.seed_runs_table` of the runs (``config``, ``policy``).
         x: ``round`` or ``uplink_bits``.
 
-    The uplink axis is the mean over seeds of the cumulative uplink at each round.
+    The uplink axis is the mean over seeds of the cumulative uplink at each round. The band is
+    clipped to 0-100 % for display.
     """
     runs = as_runs(runs)
     fig = new_figure()
@@ -63,7 +64,10 @@ def accuracy_band(runs, table: pd.DataFrame, x: str = "round") -> Figure:
         xs = rounds if x == "round" else up / factor
         ax.plot(xs, mean, color=color, marker=marker, label=name, markevery=max(1, len(xs) // 10))
         if np.isfinite(hw).any():
-            ax.fill_between(xs, mean - hw, mean + hw, color=color, alpha=0.18, linewidth=0)
+            # Drawn within 0-100 %: with few seeds the t interval can pass the bounds (the tables
+            # keep it as computed).
+            ax.fill_between(xs, np.clip(mean - hw, 0, 100), np.clip(mean + hw, 0, 100), color=color,
+                            alpha=0.18, linewidth=0)
     if x == "round":
         ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("Round" if x == "round" else f"Cumulative uplink [{prefix}bit]")

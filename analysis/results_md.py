@@ -230,15 +230,24 @@ def _markdown(runs, summary, table, target, base, sweep_md, figures, how, roles)
     claim_rows = pd.DataFrame({"claim (paper)": [c.text for c in claims],
                                "measured here (mean ± 95 % CI over seeds)": [c.measured for c in claims],
                                "verdict": [c.verdict for c in claims]})
-    model = (f"{_setting(runs, 'model_name')}, depth {_setting(runs, 'depth')}, "
-             f"{_setting(runs, 'img_size')} px images, cut after block {_setting(runs, 'cut')}")
+    grid = _setting(runs, "img_size") // _setting(runs, "patch_size")
+    model = (f"width {_setting(runs, 'embed_dim')}, {_setting(runs, 'depth')} blocks, "
+             f"{_setting(runs, 'num_heads')} heads, {_setting(runs, 'stem')} stem, {grid}×{grid} patch "
+             f"tokens from {_setting(runs, 'img_size')} px images, cut after block {_setting(runs, 'cut')}")
+    backbone = {"shipped": f"the shipped backbone, pretrained on {_setting(runs, 'dataset')} images no device holds",
+                "own": f"a backbone pretrained here on {_setting(runs, 'dataset')} images no device holds",
+                "timm": "timm's pretrained weights", "file": "a backbone from a checkpoint file",
+                "random": "a randomly initialised backbone (no pretraining)"}.get(
+        _setting(runs, "source"), f"backbone source {_setting(runs, 'source')!r}")
+    head = ("its pretraining head kept (every policy starts near the backbone's accuracy)"
+            if _setting(runs, "keep_head") else "a new classification head, as in the paper's fine-tuning")
     differs = (
         f"What differs from the paper: the data set is {_setting(runs, 'dataset')} (the paper: "
         f"ImageNet-100), the model is a small ViT ({model}; the paper: ViT-B/16 at 224 px), "
         f"{_setting(runs, 'devices')} devices for {_setting(runs, 'rounds')} rounds (the paper: "
-        f"100 devices and many more rounds), and the backbone is pretrained here. The reported "
-        f"numbers are therefore not expected to match; only the orderings and trade-offs are "
-        f"compared, and nothing here was tuned towards them.")
+        f"100 devices and many more rounds); the runs start from {backbone}, with {head}. "
+        f"The reported numbers are therefore not expected to match; only the orderings "
+        f"and trade-offs are compared, and nothing here was tuned towards them.")
     parts = [
         "# ST-SFLora comparison, as this simulator makes it\n",
         f"Scenario `{runs.runs[0].scenario}`, {len(summary)} policies × {seeds} seeds "

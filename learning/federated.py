@@ -112,6 +112,7 @@ class Learner:
         self._eval_index = np.sort(np.random.default_rng(eval_ss).choice(len(test_set), n_eval, replace=False))
         self.global_state = self.model.trainable_state()
         self.device_states: dict[int, dict[str, torch.Tensor]] = {}
+        self.device_results: dict[int, tuple[float, float]] = {}  # (accuracy, loss) of device_states
         self.opt_states: dict[int | str, dict] = {}
         self.pending: dict[int, tuple[dict[str, torch.Tensor], dict | None]] = {}
         self.pending_cuts: dict[int, int] = {}
@@ -398,3 +399,4 @@ class Learner:
     def load_state_dict(self, state: dict) -> None:
         """Restore a :meth:`state_dict` of a learner built with the same configs and data."""
         load_learner_state(self, state)
+        self.device_results.clear()

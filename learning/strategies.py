@@ -24,7 +24,8 @@ the strategies differ. A strategy holds no state of its own.
     device; FedAvg of the adapters and head. No activations cross the air.
 ``local``
     Each device trains the whole model alone, keeping its own adapters and optimiser across
-    rounds; evaluation is the mean over devices of each device model's accuracy and loss.
+    rounds; evaluation is the mean over devices of each device model's accuracy and loss
+    (each device model evaluated once after it changes, the learner keeping the result).
 """
 from __future__ import annotations
 
@@ -166,12 +167,25 @@ class Local(Strategy):
     def aggregate(self, learner, devices):
         for d in devices:
             learner.device_states[d], learner.opt_states[d] = learner.pending[d]
+            learner.device_results.pop(d, None)  # its model changed
 
     def model_of(self, learner, device):
         return learner.device_states.get(device, learner.global_state)
 
     def evaluate(self, learner):
-        results = [learner.evaluate_state(self.model_of(learner, d)) for d in range(learner.num_devices)]
+        # Each distinct model is evaluated once: a device's model changes only when it trains
+        # (its result is kept until then), and the devices that never trained all hold the
+        # global model. The numbers are those of evaluating every device model every time.
+        memo, untrained = learner.device_results, None
+        results = []
+        for d in range(learner.num_devices):
+            if d not in learner.device_states:
+                untrained = untrained or learner.evaluate_state(learner.global_state)
+                results.append(untrained)
+                continue
+            if d not in memo:
+                memo[d] = learner.evaluate_state(learner.device_states[d])
+            results.append(memo[d])
         return float(np.mean([r[0] for r in results])), float(np.mean([r[1] for r in results]))
 
 

@@ -186,7 +186,9 @@ def execute(scenario, jobs: Sequence[Job], workers: int = 1, ray_address: str | 
                         i = pending.pop(fut)
                         results[i] = fut.result()
                         bar.finished(jobs[i].name, results[i], results[i]["wall_s"])
-                    bar.set_running(sum(f.running() for f in pending))
+                    # The pool marks a call running when it enters its call queue, which holds
+                    # one more than the workers: at most ``workers`` of them really run.
+                    bar.set_running(min(workers, sum(f.running() for f in pending)))
     rows = []
     for i, job in enumerate(jobs):
         row = {k: v for k, v in results[i].items() if k != "wall_s"}

@@ -182,6 +182,25 @@ def test_local_evaluates_each_device_model(tiny_model_config, tiny_train, tiny_t
     assert per_device[0] != per_device[1] and per_device[1] == per_device[2]
 
 
+def test_local_evaluation_memo_equals_evaluating_every_device_model(tiny_model_config, tiny_train, tiny_test):
+    learner = make(tiny_model_config, tiny_train, tiny_test, strategy="local")
+    counted = []
+    real = learner.evaluate_state
+    learner.evaluate_state = lambda state: counted.append(1) or real(state)
+    for devices in ([0, 1], [1, 2], [1]):  # device 1 retrains: its kept result must be refreshed
+        learner.train_round(devices, 4)
+        learner.aggregate(devices)
+        counted.clear()
+        memo = learner.evaluate()
+        evaluations = len(counted)
+        per_device = [real(learner.strategy.model_of(learner, d)) for d in range(4)]
+        assert memo == (float(np.mean([a for a, _ in per_device])), float(np.mean([l for _, l in per_device])))
+        assert evaluations <= len(devices) + 1  # the changed models and the global one, not all four
+    resumed = make(tiny_model_config, tiny_train, tiny_test, strategy="local")
+    resumed.load_state_dict(learner.state_dict())
+    assert resumed.evaluate() == memo
+
+
 def test_frozen_device_sends_no_gradient_and_no_adapters(tiny_model_config, tiny_train, tiny_test):
     learner = make(tiny_model_config, tiny_train, tiny_test)
     cost = learner.step_cost(4)

@@ -14,7 +14,7 @@ import pytest
 from scenarios.cli import main
 from scenarios.overrides import parse_assignments
 from scenarios.registry import load
-from scenarios.reproduce import default_scenario
+from scenarios.reproduce import comparison, default_scenario
 from scenarios.runner import execute, prepare, resolve
 
 from smallrun import small_args
@@ -42,7 +42,8 @@ def test_tiny_reproduction_writes_results_and_resumes(tmp_path, fmnist_dir, caps
 
     # An earlier invocation that stopped in the middle of one run, after its round 1.
     scenario = load(default_scenario())
-    values = {**parse_assignments(small[1::2]), "policy": "random-tokens", "seed": 1}
+    values = {**comparison("st-sflora")["config"], **parse_assignments(small[1::2]), "policy": "random-tokens",
+              "seed": 1}
     run_dir = out / "policies" / "policy=random-tokens" / "seed=1"
     prepared = prepare(scenario, resolve(scenario, values), run_dir,
                        sweep={"policy": "random-tokens", "seed": "1"})

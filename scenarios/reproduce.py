@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
+import json
 import os
 import sys
 import time
@@ -122,6 +124,7 @@ def reproduce_command(args: argparse.Namespace) -> int:
     from scenarios.sweep import execute, plan
 
     start, load_start = time.perf_counter(), os.getloadavg()
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     the_plan = plan_from_args(args)
     roles = comparison(args.paper)
     if not the_plan.policies:
@@ -154,6 +157,10 @@ def reproduce_command(args: argparse.Namespace) -> int:
     execute(scenario, jobs, workers=args.workers, resume=True, quiet=args.quiet, desc="reproduce")
     wall_s = time.perf_counter() - start
     load_end = os.getloadavg()
+    invocations = _log_invocation(out, {
+        "started": started, "wall_s": round(wall_s, 1), "runs_run": len(jobs) - already,
+        "runs_found_finished": already, "workers": args.workers, "cores": os.cpu_count(),
+        "load_start": round(load_start[0], 2), "load_end": round(load_end[0], 2)})
     command = f"sflsim reproduce {args.paper}" + (" --quick" if args.quick else "")
     how = {
         "version": ("QUICK (`--quick`: fewer seeds, rounds and deadlines; intervals are wide)"
@@ -163,17 +170,40 @@ def reproduce_command(args: argparse.Namespace) -> int:
                    f"deadlines than the scenario's {default_deadline:g} s)",
         "seeds": f"{', '.join(map(str, the_plan.seeds))} (deadline sweep: "
                  f"{', '.join(map(str, the_plan.deadline_seeds))})",
-        "wall time": f"{wall_s / 60:.1f} min on {os.cpu_count()} cores with {args.workers} "
-                     f"worker(s)" + (f"; {already} runs were found finished from an earlier "
-                                     f"invocation (its time is not counted)" if already else ""),
-        "machine load": f"1-minute load average {load_start[0]:.2f} at the start, "
-                        f"{load_end[0]:.2f} at the end (shared with other jobs)",
+        **_time_lines(invocations),
         "config changes": ", ".join(f"{k}={v}" for k, v in sets.items()) or "none (defaults)",
     }
     deadline_dirs = [j.run_dir for j in jobs[n_policy:]] + reused if the_plan.deadlines_s else []
     path = write_results(out, [j.run_dir for j in jobs[:n_policy]], deadline_dirs, how, roles)
     print(f"wrote {path} ({wall_s / 60:.1f} min)")
     return 0
+
+
+def _log_invocation(out: Path, entry: dict) -> list[dict]:
+    """Append this invocation to ``out/invocations.json`` (atomically) and return them all."""
+    from analysis.files import atomic_write_text
+
+    path = out / "invocations.json"
+    log = json.loads(path.read_text()) if path.exists() else []
+    log.append(entry)
+    atomic_write_text(path, json.dumps(log, indent=1) + "\n")
+    return log
+
+
+def _time_lines(invocations: list[dict]) -> dict[str, str]:
+    """The wall-time and load lines of RESULTS.md: over every invocation that ran runs."""
+    ran = [i for i in invocations if i["runs_run"]] or invocations[-1:]
+    total = sum(i["wall_s"] for i in ran)
+    each = "; ".join(f"{i['started']}: {i['runs_run']} runs in {i['wall_s'] / 60:.1f} min, "
+                     f"{i['workers']} worker(s) on {i['cores']} cores, 1-minute load "
+                     f"{i['load_start']:.2f} at the start, {i['load_end']:.2f} at the end" for i in ran)
+    if len(ran) == 1:
+        return {"wall time": f"{total / 60:.1f} min ({each})",
+                "machine load": "the 1-minute load average above counts this job's own workers "
+                                "(a quiet machine running the reproduction alone shows about one "
+                                "per worker)"}
+    return {"wall time": f"{total / 60:.1f} min in {len(ran)} invocations that ran runs ({each})",
+            "machine load": "the 1-minute load averages above count this job's own workers"}
 
 
 def _pretrain_once(scenario, sets: Mapping[str, str], quiet: bool) -> None:

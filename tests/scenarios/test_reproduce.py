@@ -5,6 +5,7 @@ reported number beside its row, every claim with a verdict, the figures it links
 interrupted reproduction continues (a partial run resumed, finished runs kept)."""
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -89,6 +90,11 @@ def test_tiny_reproduction_writes_results_and_resumes(tmp_path, fmnist_dir, caps
     assert (out / "policies" / "policy=st-sflora" / "seed=0" / "events.parquet").read_bytes() == before
     again = (out / "RESULTS.md").read_text()
     assert again.split("## Results per policy")[1] == text.split("## Results per policy")[1]
+    # The wall time stated is the invocation that ran the runs, not the one that found them done.
+    log = json.loads((out / "invocations.json").read_text())
+    assert [i["runs_run"] for i in log] == [6, 0] and [i["runs_found_finished"] for i in log] == [0, 6]
+    wall = next(l for l in again.splitlines() if l.startswith("- wall time:"))
+    assert wall.startswith(f"- wall time: {log[0]['wall_s'] / 60:.1f} min (") and "6 runs in" in wall
 
 
 def test_reproduce_refuses_bad_input(tmp_path, capsys):

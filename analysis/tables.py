@@ -18,7 +18,7 @@ from analysis import metrics
 from analysis.metrics import require
 from analysis.stats import format_interval, seed_summary
 from analysis.style import si_scale
-from analysis.traces import Run, as_runs, combine_runs, is_run_dir, load_run, make_labels, settings
+from analysis.traces import Run, as_runs, load_runs, make_labels, settings
 
 # Columns of comparison_table, in order.
 COLUMNS = (
@@ -192,19 +192,6 @@ SEED_METRICS = (
 _NOT_CONFIG = {"seed", "cache_dir", "data_root", "policy_label", "scenario_source"}
 
 
-def find_runs(paths: Iterable[str | Path]) -> list[Path]:
-    """Run directories under ``paths``: a run is itself; any other directory stands for every
-    run below it at any depth (a sweep with seeds nests ``<point>/seed=<n>``), sorted by path."""
-    out: list[Path] = []
-    for path in map(Path, paths):
-        if is_run_dir(path) or not path.is_dir():
-            out.append(path)
-            continue
-        found = sorted(p.parent for p in path.rglob("config.json") if is_run_dir(p.parent))
-        out += found if found else [path]
-    return out
-
-
 def time_to_accuracy_s(rounds: pd.DataFrame, target: float) -> float:
     """Simulated time [s] at the end of the first round whose accuracy reaches ``target``
     (NaN if none does)."""
@@ -346,6 +333,6 @@ def _diff_cell(row, col: str, factor: float) -> str:
 def seed_compare_markdown(paths, baseline: str | None = None,
                           target_accuracy: float | None = None) -> str:
     """`sflsim compare`: runs under ``paths`` grouped by configuration, as Markdown."""
-    runs = combine_runs([load_run(p) for p in find_runs(paths)])
+    runs = load_runs(paths)
     summary, _, target, base = seed_comparison(runs, baseline, target_accuracy)
     return seed_markdown(summary, target, base)

@@ -365,12 +365,13 @@ def is_run_dir(path: str | Path) -> bool:
 
 def expand_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
     """Run directories named by ``paths``: a run stays itself; a directory that is not a run
-    but holds runs (a sweep directory) stands for its runs, sorted by name; anything else is
-    kept so that :func:`load_run` says what is wrong with it."""
+    but holds runs (a sweep directory, or a seeded sweep that nests ``<point>/seed=<n>``)
+    stands for every run below it at any depth, sorted by path; anything else is kept so that
+    :func:`load_run` says what is wrong with it."""
     out: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir() and not is_run_dir(path) and not (path / "config.json").exists():
-            children = sorted(p for p in path.iterdir() if is_run_dir(p))
+            children = sorted(p.parent for p in path.rglob("config.json") if is_run_dir(p.parent))
             if children:
                 out += children
                 continue

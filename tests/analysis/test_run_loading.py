@@ -124,3 +124,8 @@ def test_sweep_directory_stands_for_its_runs(sweep_dirs, tmp_path):
     assert len(load_runs([root])) == 9
     (tmp_path / "sub").mkdir()
     assert expand_run_dirs([tmp_path]) == [tmp_path]  # no runs inside: left for the error
+    # A seeded sweep nests <point>/seed=<n>: every run below is found, at any depth.
+    nested = [tmp_path / "seeded" / f"point={p}" / f"seed={n}" for p in "ab" for n in (0, 1)]
+    for src, dst in zip(sweep_dirs, nested):
+        shutil.copytree(src, dst)
+    assert expand_run_dirs([tmp_path / "seeded"]) == nested

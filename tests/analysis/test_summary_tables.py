@@ -7,7 +7,7 @@ import pytest
 
 from analysis import tables
 from analysis.metrics import MissingDataError
-from analysis.traces import load_run, load_runs
+from analysis.traces import expand_run_dirs, load_run, load_runs
 from conftest import write_fake_run
 
 
@@ -126,8 +126,8 @@ def _hand_interval(values):
 
 def test_seed_comparison_means_intervals_and_paired_differences(tmp_path):
     root = _seeded_sweep(tmp_path / "sw")
-    assert len(tables.find_runs([root])) == 6  # nested point/seed directories are found
-    summary, per_run, target, base = tables.seed_comparison(tables.find_runs([root]),
+    assert len(expand_run_dirs([root])) == 6  # nested point/seed directories are found
+    summary, per_run, target, base = tables.seed_comparison(expand_run_dirs([root]),
                                                              baseline="random-tokens",
                                                              target_accuracy=0.3)
     assert base == "Random tokens" and target == 0.3
@@ -171,7 +171,7 @@ def test_accuracy_figure_draws_the_seed_interval_as_a_band(tmp_path):
     from analysis import plots
 
     root = _seeded_sweep(tmp_path / "sw")
-    fig = plots.accuracy_vs_rounds(tables.find_runs([root]))
+    fig = plots.accuracy_vs_rounds(expand_run_dirs([root]))
     ax = fig.axes[0]
     assert len(ax.collections) == 2 and len(ax.lines) == 2  # one band and one mean per policy
     st = [pd.read_parquet(p / "rounds.parquet").sort_values("round")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from analysis.figure import save_figure
 from analysis.metrics import MissingDataError
@@ -48,6 +48,28 @@ def plot_command(run_dirs: Sequence[str], out: str | None = None) -> int:
     return 0 if written else 1
 
 
+def _write_figure(target: Path, filename: str, make: Callable[[Path], Path]) -> int:
+    """Make one figure at ``target`` (a directory stands for ``target/filename``): print the
+    file written and return 0, or print the error on one line and return 2."""
+    if target.suffix not in (".png", ".pdf"):
+        target = target / filename
+    try:
+        path = make(target)
+    except (NotARunError, MissingDataError, ValueError) as exc:
+        print(f"sflsim plot: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote   {_display(path)}")
+    return 0
+
+
+def _one_run(run_dirs: Sequence[str], kind: str) -> bool:
+    """Whether ``run_dirs`` is one directory (else say so on stderr)."""
+    if len(run_dirs) != 1:
+        print(f"sflsim plot: error: --kind {kind} takes one run directory, got {len(run_dirs)}",
+              file=sys.stderr)
+    return len(run_dirs) == 1
+
+
 def token_curve_command(files: Sequence[str], out: str | None = None) -> int:
     """`sflsim plot --kind token-curve FILE.json [...] [--out FILE.png]`: accuracy vs K.
 
@@ -57,15 +79,7 @@ def token_curve_command(files: Sequence[str], out: str | None = None) -> int:
     from analysis.token_curve import plot_token_curves
 
     target = Path(out) if out else Path(files[0]).with_suffix(".png")
-    if target.suffix not in (".png", ".pdf"):
-        target = target / "token_curve.png"
-    try:
-        path = plot_token_curves(files, target)
-    except ValueError as exc:
-        print(f"sflsim plot: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote   {_display(path)}")
-    return 0
+    return _write_figure(target, "token_curve.png", lambda t: plot_token_curves(files, t))
 
 
 def token_maps_command(run_dirs: Sequence[str], out: str | None = None) -> int:
@@ -76,20 +90,10 @@ def token_maps_command(run_dirs: Sequence[str], out: str | None = None) -> int:
     """
     from analysis.token_maps import plot_token_maps
 
-    if len(run_dirs) != 1:
-        print(f"sflsim plot: error: --kind token-maps takes one run directory, got {len(run_dirs)}",
-              file=sys.stderr)
+    if not _one_run(run_dirs, "token-maps"):
         return 2
     target = Path(out) if out else Path(run_dirs[0]) / "figures" / "token_maps.png"
-    if target.suffix not in (".png", ".pdf"):
-        target = target / "token_maps.png"
-    try:
-        path = plot_token_maps(run_dirs[0], target)
-    except (NotARunError, MissingDataError, ValueError) as exc:
-        print(f"sflsim plot: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote   {_display(path)}")
-    return 0
+    return _write_figure(target, "token_maps.png", lambda t: plot_token_maps(run_dirs[0], t))
 
 
 def decisions_command(run_dirs: Sequence[str], out: str | None = None) -> int:
@@ -100,20 +104,11 @@ def decisions_command(run_dirs: Sequence[str], out: str | None = None) -> int:
     """
     from analysis.decisions_figure import decisions_figure
 
-    if len(run_dirs) != 1:
-        print(f"sflsim plot: error: --kind decisions takes one run directory, got {len(run_dirs)}", file=sys.stderr)
+    if not _one_run(run_dirs, "decisions"):
         return 2
     target = Path(out) if out else Path(run_dirs[0]) / "figures" / "decisions.png"
-    if target.suffix not in (".png", ".pdf"):
-        target = target / "decisions.png"
-    try:
-        fig = decisions_figure(run_dirs[0])
-    except (NotARunError, MissingDataError, ValueError) as exc:
-        print(f"sflsim plot: error: {exc}", file=sys.stderr)
-        return 2
-    path = save_figure(fig, target.parent, target.stem, formats=(target.suffix[1:],))[0]
-    print(f"wrote   {_display(path)}")
-    return 0
+    return _write_figure(target, "decisions.png", lambda t: save_figure(
+        decisions_figure(run_dirs[0]), t.parent, t.stem, formats=(t.suffix[1:],))[0])
 
 
 def compare_command(run_dirs: Sequence[str]) -> int:

@@ -12,6 +12,8 @@ import re
 import pandas as pd
 import pytest
 
+from analysis.results_md import uplink_per_update_bits
+from analysis.traces import load_run
 from scenarios.cli import main
 from scenarios.overrides import parse_assignments
 from scenarios.registry import load
@@ -76,6 +78,13 @@ def test_tiny_reproduction_writes_results_and_resumes(tmp_path, fmnist_dir, caps
     assert shown_mean == pytest.approx(mean, rel=5e-3)
     assert shown_hw == pytest.approx(hw, rel=5e-2, abs=1e-9)
     assert "85.81" in text and "reported (secondary source), different dataset/model" in text
+    # The uplink claim compares bits per delivered update: recomputed from the event trace.
+    for seed in (0, 1):
+        run_dir = out / "policies" / "policy=st-sflora" / f"seed={seed}"
+        ev = pd.read_parquet(run_dir / "events.parquet")
+        delivered = ev.groupby(["round", "device"])["completed"].all().sum()
+        by_hand = ev.loc[ev["phase"].isin(["uplink", "adapter_uplink"]), "bits"].sum() / delivered
+        assert uplink_per_update_bits(load_run(run_dir)) == pytest.approx(by_hand, rel=1e-12)
     assert "95 % confidence interval, Student t" in text
     claims = [l for l in text.splitlines() if l.startswith("| ST-SFLora beats random tokens")]
     assert len(claims) == 1 and re.search(r"\| (held|not held|not separable) +\|$", claims[0])

@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
 from analysis.figure import legend, new_figure, styled
 from analysis.stats import t_interval
@@ -110,6 +111,8 @@ def metric_bars(summary: pd.DataFrame, metric: str, xlabel: str, scale: float = 
 def sweep_errorbars(table: pd.DataFrame, x: str, panels: Sequence[tuple[str, str, float]]) -> Figure:
     """Panels of a quantity against a swept key, mean over seeds with 95 % error bars.
 
+    The x axis is logarithmic (base 2) when the swept values span a factor of 8 or more.
+
     Args:
         table: one row per run with the column ``x`` (numeric) and each panel's column.
         x: the swept key (e.g. ``deadline_s``).
@@ -125,6 +128,10 @@ def sweep_errorbars(table: pd.DataFrame, x: str, panels: Sequence[tuple[str, str
         hw = np.array([iv.half_width for iv in ivs])
         ax.errorbar(xs, mean, yerr=np.where(np.isfinite(hw), hw, 0.0), marker="o", capsize=2,
                     color="#4477AA")
+        if xs and xs[0] > 0 and xs[-1] / xs[0] >= 8:  # a span of octaves: even spacing per factor
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(xs, [f"{v:g}" for v in xs])
+            ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("Deadline [s]" if x == "deadline_s" else x)
         ax.set_ylabel(ylabel)
     return fig

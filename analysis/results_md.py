@@ -143,6 +143,26 @@ def check_claims(table: pd.DataFrame, roles: Mapping) -> list[Claim]:
     return claims
 
 
+def deadline_claim(table: pd.DataFrame) -> Claim:
+    """"ST-SFLora keeps more tokens as the deadline loosens": the paired difference over seeds
+    of the mean tokens kept at the longest and the shortest deadline of the sweep.
+
+    Args:
+        table: one row per deadline run (``deadline_s``, ``seed``, ``tokens_mean``).
+    """
+    text = "ST-SFLora keeps more tokens as the deadline loosens"
+    deadlines = sorted(table["deadline_s"].unique())
+    if len(deadlines) < 2:
+        return Claim(text, "fewer than two deadlines were run", NOT_MEASURED)
+    lo, hi = (table[table["deadline_s"] == d].set_index("seed")["tokens_mean"] for d in (deadlines[0], deadlines[-1]))
+    d = paired_interval(hi, lo)
+    common = hi.index.intersection(lo.index)
+    rises = int((hi.loc[common] > lo.loc[common]).sum())
+    return Claim(text, f"tokens kept at {deadlines[-1]:g} s − at {deadlines[0]:g} s = "
+                       f"{format_interval(d.mean, d.half_width)}; more at {rises} of {d.n} seeds",
+                 _verdict(d))
+
+
 def uplink_per_update_bits(run) -> float:
     """Uplink bits sent per update that reached the server: the run's total uplink over its
     selected-and-not-dropped device-rounds (NaN when none got through)."""
@@ -188,7 +208,7 @@ def write_results(out: Path, policy_dirs: Sequence[Path], deadline_dirs: Sequenc
     figures["energy"] = (metric_bars(summary, "energy_per_device_j",
                                      f"Energy per device [{e_p}J] (95 % CI)", e_f, policies),
                          "Device energy per device")
-    sweep_md = ""
+    sweep_md, extra_claims = "", []
     if deadline_dirs:
         druns = _load(deadline_dirs)
         dtable, _ = _deadline_table(druns)
@@ -196,9 +216,10 @@ def write_results(out: Path, policy_dirs: Sequence[Path], deadline_dirs: Sequenc
             ("tokens_mean", "Tokens kept K (mean)", 1.0),
             ("final_accuracy", "Final accuracy [%]", 0.01)]), "ST-SFLora token budget against the deadline")
         sweep_md = _deadline_markdown(dtable)
+        extra_claims.append(deadline_claim(dtable))
     for name, (fig, _) in figures.items():
         save_figure(fig, fig_dir, name, formats=("png",))
-    text = _markdown(runs, summary, table, target, base, sweep_md, figures, how, roles)
+    text = _markdown(runs, summary, table, target, base, sweep_md, figures, how, roles, extra_claims)
     path = out / "RESULTS.md"
     from analysis.files import atomic_write_text
 
@@ -233,7 +254,7 @@ def _deadline_markdown(table: pd.DataFrame) -> str:
     return to_markdown(pd.DataFrame(rows))
 
 
-def _markdown(runs, summary, table, target, base, sweep_md, figures, how, roles) -> str:
+def _markdown(runs, summary, table, target, base, sweep_md, figures, how, roles, extra_claims=()) -> str:
     seeds = int(summary["seeds"].max())
     main = seed_markdown(summary, target, base)
     reported = pd.DataFrame({
@@ -244,7 +265,7 @@ def _markdown(runs, summary, table, target, base, sweep_md, figures, how, roles)
             f"{roles['reported_accuracy'][p]:.2f}" if p in roles["reported_accuracy"] else "–"
             for p in (table.loc[table["config"] == c, "policy"].iloc[0] for c in summary["config"])],
     })
-    claims = check_claims(table, roles)
+    claims = check_claims(table, roles) + list(extra_claims)
     claim_rows = pd.DataFrame({"claim (paper)": [c.text for c in claims],
                                "measured here (mean ± 95 % CI over seeds)": [c.measured for c in claims],
                                "verdict": [c.verdict for c in claims]})
@@ -288,4 +309,4 @@ def _markdown(runs, summary, table, target, base, sweep_md, figures, how, roles)
     return "\n".join(parts)
 
 
-__all__ = ["Claim", "check_claims", "write_results"]
+__all__ = ["Claim", "check_claims", "deadline_claim", "uplink_per_update_bits", "write_results"]

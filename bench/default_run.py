@@ -5,11 +5,11 @@ change it) and times, with wrappers around the objects' methods:
 
 * **build**: data, backbone (pretrained once and cached for ``pretrain.source=own``), the
   learner's step costs at every K, the world;
-* **device forward**: every call of the device part's forward (in training and in the round's
-  retention curves);
+* **device forward**: every call of the device part's forward (in training, in the round's
+  retention curves and in the evaluation's one-off cached pass over the test subset);
 * **server training**: the rest of the learner's local training (server forward, backward,
   optimiser steps);
-* **evaluation**: the learner's evaluations;
+* **evaluation**: the learner's evaluations, outside the device forward;
 * **simulation**: the SimPy world's rounds;
 * **planning**: selection, retention, the policy's decisions, outside the device forward.
 
@@ -79,12 +79,13 @@ def main() -> None:
         row = cosim.step()
     rounds_s = time.perf_counter() - t1
     wall_s = time.perf_counter() - t0
-    dev = totals["device_forward"]  # in training and in the round's retention curves
+    dev = totals["device_forward"]  # in training, retention curves and evaluation: counted once
     server = totals["train"] - totals["train_device_forward"]
     planning = totals["decide"] - totals["decide_device_forward"]
-    other = max(0.0, rounds_s - dev - server - totals["evaluation"] - totals["simulation"] - planning)
+    evaluation = totals["evaluation"] - totals["evaluation_device_forward"]
+    other = max(0.0, rounds_s - dev - server - evaluation - totals["simulation"] - planning)
     shares = {k: round(v / rounds_s, 3) for k, v in {
-        "device_forward": dev, "server_training": server, "evaluation": totals["evaluation"],
+        "device_forward": dev, "server_training": server, "evaluation": evaluation,
         "simulation": totals["simulation"], "planning_incl_retention": planning, "other": other}.items()}
     print(f"default scenario {cfg.name}, {cfg.rounds} rounds, {args.threads} threads, backbone {cfg.pretrain.source}")
     print(f"build {totals['build']:.1f} s, rounds {rounds_s:.1f} s ({rounds_s / cfg.rounds:.2f} s/round), wall {wall_s:.1f} s")

@@ -75,6 +75,20 @@ def default_scenario() -> str:
     return next(s for s in SCENARIOS if s in REGISTERED)
 
 
+WORKER_MEMORY_GIB = 2.0  # a paper-cell run peaks at 1.3 GB resident (measured, 1 thread)
+
+
+def default_workers() -> int:
+    """One worker per core, but no more than the free memory holds at
+    :data:`WORKER_MEMORY_GIB` each (where the OS reports it)."""
+    cores = os.cpu_count() or 1
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return cores
+    return max(1, min(cores, int(free // (WORKER_MEMORY_GIB * 2**30))))
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``sflsim reproduce``."""
     p.add_argument("paper", choices=sorted(f.stem for f in COMPARISONS.glob("*.toml")),
@@ -90,8 +104,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="only these policies (a smaller reproduction)")
     p.add_argument("--deadlines", default=None, metavar="D1,D2",
                    help="deadlines [s] of the token-budget sweep instead of the plan's ('' : none)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="parallel local worker processes (default: one per core, one torch thread each)")
+    p.add_argument("--workers", type=int, default=default_workers(),
+                   help="parallel local worker processes (default: one per core, one torch thread "
+                        f"each, at most one per {WORKER_MEMORY_GIB:g} GiB of free memory)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no per-run lines")
 
 
@@ -216,4 +231,4 @@ def _pretrain_once(scenario, sets: Mapping[str, str], quiet: bool) -> None:
 
 
 __all__ = ["comparison", "ReproducePlan", "FULL", "QUICK", "plan_from_args", "reproduce_command",
-           "default_scenario"]
+           "default_scenario", "default_workers"]

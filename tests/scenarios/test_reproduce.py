@@ -113,3 +113,17 @@ def test_reproduce_refuses_bad_input(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(l.startswith("sflsim: error:") for l in err)
     assert not (tmp_path / "x").exists()
+
+
+def test_default_workers_one_per_core_within_free_memory(monkeypatch):
+    from scenarios import reproduce
+
+    pages = {"SC_PAGE_SIZE": 4096, "SC_AVPHYS_PAGES": 0}
+    monkeypatch.setattr(reproduce.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(reproduce.os, "sysconf", lambda name: pages[name])
+    pages["SC_AVPHYS_PAGES"] = 64 * 2**30 // 4096  # 64 GiB free: the cores limit
+    assert reproduce.default_workers() == 8
+    pages["SC_AVPHYS_PAGES"] = 5 * 2**30 // 4096  # 5 GiB free: two workers of 2 GiB
+    assert reproduce.default_workers() == 2
+    pages["SC_AVPHYS_PAGES"] = 2**20 // 4096  # almost nothing: still one
+    assert reproduce.default_workers() == 1

@@ -136,7 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
-        print("sflsim: interrupted; continue with --resume", file=sys.stderr)
+        how = "run the same command again" if args.command == "reproduce" else "add --resume"
+        print(f"sflsim: interrupted; to continue, {how}", file=sys.stderr)
         return 130
     except (ValueError, OSError, ImportError) as exc:  # bad input: a value, a file, a folder
         _report(exc, debug, "")

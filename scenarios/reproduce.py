@@ -169,13 +169,16 @@ def reproduce_command(args: argparse.Namespace) -> int:
             reused = []
     _pretrain_once(scenario, sets, args.quiet)
     already = sum(j.finished for j in jobs)
+    # Logged before the runs start, completed after: an invocation that is killed stays in the
+    # log without a wall time, and RESULTS.md says so.
+    _, entry = _log_invocation(out, {"started": started, "runs_found_finished": already})
     execute(scenario, jobs, workers=args.workers, resume=True, quiet=args.quiet, desc="reproduce")
     wall_s = time.perf_counter() - start
     load_end = os.getloadavg()
-    invocations = _log_invocation(out, {
+    invocations, _ = _log_invocation(out, {
         "started": started, "wall_s": round(wall_s, 1), "runs_run": len(jobs) - already,
         "runs_found_finished": already, "workers": args.workers, "cores": os.cpu_count(),
-        "load_start": round(load_start[0], 2), "load_end": round(load_end[0], 2)})
+        "load_start": round(load_start[0], 2), "load_end": round(load_end[0], 2)}, entry)
     command = f"sflsim reproduce {args.paper}" + (" --quick" if args.quick else "")
     how = {
         "version": ("QUICK (`--quick`: fewer seeds, rounds and deadlines; intervals are wide)"
@@ -194,24 +197,35 @@ def reproduce_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _log_invocation(out: Path, entry: dict) -> list[dict]:
-    """Append this invocation to ``out/invocations.json`` (atomically) and return them all."""
+def _log_invocation(out: Path, entry: dict, index: int | None = None) -> tuple[list[dict], int]:
+    """Record an invocation in ``out/invocations.json`` (atomically): append ``entry``, or with
+    ``index`` replace that entry (its completion). Returns every entry and ``entry``'s index."""
     from analysis.files import atomic_write_text
 
     path = out / "invocations.json"
+    out.mkdir(parents=True, exist_ok=True)
     log = json.loads(path.read_text()) if path.exists() else []
-    log.append(entry)
+    if index is None:
+        log.append(entry)
+        index = len(log) - 1
+    else:
+        log[index] = entry
     atomic_write_text(path, json.dumps(log, indent=1) + "\n")
-    return log
+    return log, index
 
 
 def _time_lines(invocations: list[dict]) -> dict[str, str]:
     """The wall-time and load lines of RESULTS.md: over every invocation that ran runs."""
-    ran = [i for i in invocations if i["runs_run"]] or invocations[-1:]
+    interrupted = sum("wall_s" not in i for i in invocations)
+    done = [i for i in invocations if "wall_s" in i]
+    ran = [i for i in done if i["runs_run"]] or done[-1:]
     total = sum(i["wall_s"] for i in ran)
     each = "; ".join(f"{i['started']}: {i['runs_run']} runs in {i['wall_s'] / 60:.1f} min, "
                      f"{i['workers']} worker(s) on {i['cores']} cores, 1-minute load "
                      f"{i['load_start']:.2f} at the start, {i['load_end']:.2f} at the end" for i in ran)
+    if interrupted:
+        each += (f"; plus {interrupted} interrupted invocation(s) whose time is not known "
+                 f"(their finished runs and checkpoints were kept)")
     if len(ran) == 1:
         return {"wall time": f"{total / 60:.1f} min ({each})",
                 "machine load": "the 1-minute load average above counts this job's own workers "

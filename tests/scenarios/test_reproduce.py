@@ -127,3 +127,24 @@ def test_default_workers_one_per_core_within_free_memory(monkeypatch):
     assert reproduce.default_workers() == 2
     pages["SC_AVPHYS_PAGES"] = 2**20 // 4096  # almost nothing: still one
     assert reproduce.default_workers() == 1
+
+
+def test_an_interrupted_invocation_stays_in_the_log_and_results_say_so(tmp_path, fmnist_dir, monkeypatch,
+                                                                         capsys):
+    from scenarios import reproduce, sweep
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    small = small_args(fmnist_dir, tmp_path / "cache", rounds=1)
+    out = tmp_path / "paper"
+    monkeypatch.setattr(sweep, "execute", killed)
+    assert main(["reproduce", "st-sflora", "--out", str(out), *small, "--seeds", "0",
+                 "--policies", "st-sflora", "--deadlines", "", "-q"]) == 130
+    assert capsys.readouterr().err.strip() == "sflsim: interrupted; to continue, run the same command again"
+    log = json.loads((out / "invocations.json").read_text())
+    assert len(log) == 1 and "wall_s" not in log[0] and log[0]["runs_found_finished"] == 0
+    done = {"started": "t1", "wall_s": 120.0, "runs_run": 3, "runs_found_finished": 0, "workers": 2,
+            "cores": 2, "load_start": 1.0, "load_end": 2.0}
+    wall = reproduce._time_lines(log + [done])["wall time"]
+    assert wall.startswith("2.0 min (t1: 3 runs in 2.0 min") and "plus 1 interrupted invocation(s)" in wall

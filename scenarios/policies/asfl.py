@@ -68,9 +68,10 @@ class ASFL(Policy):
     chooses_cut = True
     device_inputs = True
     params_field = "asfl"
+    params_type = AsflParams
 
     def __init__(self, params: AsflParams | None = None) -> None:
-        super().__init__(params if params is not None else AsflParams())
+        super().__init__(params)
         self.last = None  # the last round's CutChoice (for inspection)
 
     def decide(self, view: RoundView) -> Decision:

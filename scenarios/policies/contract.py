@@ -240,9 +240,11 @@ class Policy:
             (``Decision.cut_layer``): the learner puts adapters in every block.
         params_field: the scenario config field holding this policy's parameters (a frozen
             dataclass, set as ``--set <field>.<name>=...``), or ``None``.
+        params_type: that dataclass; built with its defaults when no parameters are given.
 
     Args:
-        params: the policy's parameters (an instance of the dataclass ``params_field`` holds).
+        params: the policy's parameters (an instance of ``params_type``), or ``None`` for
+            its defaults.
     """
 
     name: ClassVar[str]
@@ -256,9 +258,10 @@ class Policy:
     device_inputs: ClassVar[bool] = False
     chooses_cut: ClassVar[bool] = False
     params_field: ClassVar[str | None] = None
+    params_type: ClassVar[type | None] = None
 
     def __init__(self, params: Any = None) -> None:
-        self.params = params
+        self.params = params if params is not None or self.params_type is None else self.params_type()
 
     @classmethod
     def from_config(cls, config: Any) -> "Policy":

@@ -63,9 +63,10 @@ class GenFV(Policy):
     plans_tokens = False
     device_inputs = True
     params_field = "genfv"
+    params_type = GenfvParams
 
     def __init__(self, params: GenfvParams | None = None) -> None:
-        super().__init__(params if params is not None else GenfvParams())
+        super().__init__(params)
         self.last = None  # the last round's VehicleSelection (for inspection)
 
     def decide(self, view: RoundView) -> Decision:

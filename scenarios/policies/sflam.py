@@ -74,9 +74,10 @@ class SFLAM(Policy):
     chooses_cut = True
     device_inputs = True
     params_field = "sflam"
+    params_type = SflamParams
 
     def __init__(self, params: SflamParams | None = None) -> None:
-        super().__init__(params if params is not None else SflamParams())
+        super().__init__(params)
         self.last = None  # the last round's BitsAllocation (for inspection)
 
     def decide(self, view: RoundView) -> Decision:

@@ -55,9 +55,7 @@ class TSFLora(Policy):
     token_policy = "semantic"
     device_inputs = True
     params_field = "tsflora"
-
-    def __init__(self, params: TsfloraParams | None = None) -> None:
-        super().__init__(params if params is not None else TsfloraParams())
+    params_type = TsfloraParams
 
     def decide(self, view: RoundView) -> Decision:
         k = min(int(self.params.tokens), view.max_tokens)

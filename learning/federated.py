@@ -112,7 +112,7 @@ class Learner:
         self._eval_index = np.sort(np.random.default_rng(eval_ss).choice(len(test_set), n_eval, replace=False))
         self.global_state = self.model.trainable_state()
         self.device_states: dict[int, dict[str, torch.Tensor]] = {}
-        self.device_results: dict[int, tuple[float, float]] = {}  # (accuracy, loss) of device_states
+        self.device_results: dict[int | None, tuple[float, float]] = {}  # (accuracy, loss); None: global
         self.opt_states: dict[int | str, dict] = {}
         self.pending: dict[int, tuple[dict[str, torch.Tensor], dict | None]] = {}
         self.pending_cuts: dict[int, int] = {}

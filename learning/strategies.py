@@ -173,19 +173,19 @@ class Local(Strategy):
         return learner.device_states.get(device, learner.global_state)
 
     def evaluate(self, learner):
-        # Each distinct model is evaluated once: a device's model changes only when it trains
-        # (its result is kept until then), and the devices that never trained all hold the
-        # global model. The numbers are those of evaluating every device model every time.
-        memo, untrained = learner.device_results, None
-        results = []
-        for d in range(learner.num_devices):
-            if d not in learner.device_states:
-                untrained = untrained or learner.evaluate_state(learner.global_state)
-                results.append(untrained)
-                continue
-            if d not in memo:
-                memo[d] = learner.evaluate_state(learner.device_states[d])
-            results.append(memo[d])
+        # Each distinct model is evaluated once and its result kept: a device's model changes
+        # only when it trains, and the devices that never trained hold the global model, which
+        # this strategy never changes (kept under ``None``). The numbers are those of
+        # evaluating every device model every time.
+        memo = learner.device_results
+
+        def result(d: int) -> tuple[float, float]:
+            key = d if d in learner.device_states else None
+            if key not in memo:
+                memo[key] = learner.evaluate_state(self.model_of(learner, d))
+            return memo[key]
+
+        results = [result(d) for d in range(learner.num_devices)]
         return float(np.mean([r[0] for r in results])), float(np.mean([r[1] for r in results]))
 
 

@@ -110,11 +110,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no per-run lines")
 
 
-def plan_from_args(args: argparse.Namespace) -> ReproducePlan:
-    """The quick or full plan with the command line's changes."""
+def plan_from_args(args: argparse.Namespace, roles: Mapping) -> ReproducePlan:
+    """The quick or full plan for the comparison ``roles`` (its policies, its ``config``
+    values) with the command line's changes."""
     base = QUICK if args.quick else FULL
-    changes: dict = {"sets": {**base.sets, **comparison(args.paper).get("config", {}),
-                              **parse_assignments(args.sets)}}
+    changes: dict = {"sets": {**base.sets, **roles.get("config", {}), **parse_assignments(args.sets)},
+                     "policies": tuple(roles["policies"])}
     if args.seeds is not None:
         changes["seeds"] = parse_seeds(args.seeds)
         changes["deadline_seeds"] = changes["seeds"][:len(base.deadline_seeds)]
@@ -140,10 +141,8 @@ def reproduce_command(args: argparse.Namespace) -> int:
 
     start, load_start = time.perf_counter(), os.getloadavg()
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    the_plan = plan_from_args(args)
     roles = comparison(args.paper)
-    if not the_plan.policies:
-        the_plan = dataclasses.replace(the_plan, policies=tuple(roles["policies"]))
+    the_plan = plan_from_args(args, roles)
     scenario = load(default_scenario())
     out = Path(args.out)
     sets = dict(the_plan.sets)

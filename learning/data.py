@@ -21,13 +21,16 @@ import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagefolder")
+if TYPE_CHECKING:
+    from learning.scenes import SceneConfig
+
+DATASETS = ("fashion-mnist", "fashion-scenes", "cifar10", "cifar100", "imagefolder")
 
 #: Where Debian's ``dataset-fashion-mnist`` package puts the four ``*-ubyte.gz`` files.
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -169,18 +172,38 @@ def _fmnist_dir(candidates: Sequence[Path]) -> Path | None:
     return None
 
 
-def _fmnist_split(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _fmnist_raw(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split's items ``uint8 [N, 28, 28]`` and labels ``int64 [N]``, as stored."""
     img_file, lab_file = _FMNIST_FILES[split]
-    # [N, 28, 28] -> [N, 1, 32, 32]: pad 2 pixels of background on each side, as LeNet did for MNIST
     images = read_idx(folder / img_file)
     labels = read_idx(folder / lab_file)
     if images.ndim != 3 or labels.shape != (images.shape[0],):
         raise ValueError(f"fashion-mnist files in {str(folder)!r} have inconsistent shapes")
+    return images, labels.astype(np.int64)
+
+
+def _fmnist_split(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = _fmnist_raw(folder, split)
+    # [N, 28, 28] -> [N, 1, 32, 32]: pad 2 pixels of background on each side, as LeNet did for MNIST
     images = np.pad(images, ((0, 0), (2, 2), (2, 2)))[:, None]
-    return torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels.astype(np.int64))
+    return torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels)
 
 
-def _load_fashion_mnist(root: Path | None, download: bool) -> tuple[ImageDataset, ImageDataset]:
+def _load_fashion_scenes(root: Path | None, download: bool, scenes: "SceneConfig") -> tuple[ImageDataset, ImageDataset]:
+    """Cluttered scenes (:mod:`learning.scenes`) around every Fashion-MNIST item, in the items' order."""
+    from learning.scenes import make_scenes
+
+    folder = _fmnist_folder(root, download, "fashion-scenes")
+    sets = []
+    for split in ("train", "test"):
+        items, labels = _fmnist_raw(folder, split)
+        images, _ = make_scenes(items, scenes, split)
+        sets.append((torch.from_numpy(images), torch.from_numpy(labels)))
+    mean, std = _stats(sets[0][0])
+    return ImageDataset(*sets[0], 10, mean, std), ImageDataset(*sets[1], 10, mean, std)
+
+
+def _fmnist_folder(root: Path | None, download: bool, name: str = "fashion-mnist") -> Path:
     candidates = [p for p in (root, os.environ.get("SFLSIM_DATA")) if p]
     candidates = [Path(p) for p in candidates] + [DEBIAN_FASHION_MNIST]
     folder = _fmnist_dir(candidates)
@@ -197,12 +220,17 @@ def _load_fashion_mnist(root: Path | None, download: bool) -> tuple[ImageDataset
             folder = None
     if folder is None:
         raise ValueError(
-            f"name='fashion-mnist': data not found (searched root={str(root) if root else None!r}, "
+            f"name={name!r}: data not found (searched root={str(root) if root else None!r}, "
             f"$SFLSIM_DATA={os.environ.get('SFLSIM_DATA')!r}, {str(DEBIAN_FASHION_MNIST)!r}"
             f"{', and torchvision download failed' if download else ''}). Install it with "
             "'sudo apt-get install dataset-fashion-mnist', or put the four *-ubyte.gz files in a "
             "folder and pass root=... or set SFLSIM_DATA."
         )
+    return folder
+
+
+def _load_fashion_mnist(root: Path | None, download: bool) -> tuple[ImageDataset, ImageDataset]:
+    folder = _fmnist_folder(root, download)
     train_x, train_y = _fmnist_split(folder, "train")
     test_x, test_y = _fmnist_split(folder, "test")
     mean, std = _stats(train_x)
@@ -281,7 +309,8 @@ def _load_imagefolder(root: Path | None, image_size: int) -> tuple[ImageDataset,
 
 
 def load_dataset(
-    name: str, root: str | os.PathLike | None = None, *, image_size: int = 32, download: bool = True
+    name: str, root: str | os.PathLike | None = None, *, image_size: int = 32, download: bool = True,
+    scenes: "SceneConfig | None" = None,
 ) -> tuple[ImageDataset, ImageDataset]:
     """Load a data set's training and test splits.
 
@@ -289,13 +318,16 @@ def load_dataset(
     :data:`DEBIAN_FASHION_MNIST`, and finally downloaded by torchvision into
     ``$SFLSIM_CACHE/data`` when ``download`` is true and a network is there (the one place
     where :mod:`learning` writes files, through torchvision). Its 28x28 grey images
-    are padded to 32x32. CIFAR sets are read from ``root`` or ``$SFLSIM_DATA``.
+    are padded to 32x32. ``fashion-scenes`` puts each of the same items on a cluttered canvas
+    (:mod:`learning.scenes`, made in memory in a few seconds, a pure function of the layout
+    seed). CIFAR sets are read from ``root`` or ``$SFLSIM_DATA``.
 
     Args:
         name: one of :data:`DATASETS`.
         root: folder holding the data (for ``imagefolder``: with ``train/`` and ``val/``).
         image_size: side in pixels that ``imagefolder`` images are resized to.
         download: allow torchvision to download Fashion-MNIST as a last resort.
+        scenes: the scene construction of ``fashion-scenes`` (default :class:`SceneConfig()`).
 
     Returns:
         ``(train, test)``.
@@ -306,6 +338,10 @@ def load_dataset(
     root = Path(root) if root is not None else None
     if name == "fashion-mnist":
         return _load_fashion_mnist(root, download)
+    if name == "fashion-scenes":
+        from learning.scenes import SceneConfig
+
+        return _load_fashion_scenes(root, download, scenes if scenes is not None else SceneConfig())
     if name in ("cifar10", "cifar100"):
         return _load_cifar(name, root)
     if name == "imagefolder":

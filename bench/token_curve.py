@@ -1,9 +1,16 @@
-"""Benchmark: accuracy of a frozen backbone when the device sends only K of its patch tokens.
+"""Benchmark: accuracy of a model when the device sends only K of its patch tokens.
 
-The backbone (default: the shipped one, ``learning/weights/default.safetensors``) is cut after
-block ``--cut``; the device part runs on each test image, a selection keeps K of the 64 patch
-tokens (plus [CLS]), and the server part classifies what it receives with the backbone's own
-head -- no fine-tuning, so the curve shows what the tokens carry, not what training recovers.
+Two kinds of model:
+
+* ``--run DIR``: the final model of a run (its backbone, the global LoRA adapters and head of
+  its checkpoint, its cut and its test set), so the curve describes what the devices actually
+  trained -- the fine-tuned model;
+* ``--weights FILE`` (default: the shipped ``default`` backbone; ``--recipe scenes`` for the
+  other): a backbone file with its own pretraining head, cut after block ``--cut`` -- no
+  fine-tuning, so the curve shows what the tokens carry, not what training recovers.
+
+The device part runs on each test image, a selection keeps K of the 64 patch tokens (plus
+[CLS]), and the server part classifies what it receives.
 Selections (``learning.tokens.select_tokens``, the functions the learner uses):
 
 * ``semantic``: top-K by [CLS] attention of the last device block, dropped tokens fused into
@@ -39,7 +46,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from learning.data import load_dataset  # noqa: E402
-from learning.recipes import read_weights, recipe_from_metadata, shipped_path  # noqa: E402
+from learning.recipes import coarse, read_weights, recipe_from_metadata, shipped_path  # noqa: E402
 from learning.split_vit import SplitViT  # noqa: E402
 from learning.tokens import patch_importance, select_tokens  # noqa: E402
 
@@ -79,10 +86,49 @@ def correct_indicators(model: SplitViT, data, samples: int, batch_size: int, ran
     return {name: {k: np.concatenate(v) for k, v in per_k.items()} for name, per_k in out.items()}
 
 
+def run_model(run: Path, cut: int | None) -> tuple[SplitViT, object, Path, bytes]:
+    """The final model of run directory ``run``: ``(model, test set, checkpoint path, its bytes)``.
+
+    The config is rebuilt from ``config.json`` (every stored value applied to the scenario's
+    defaults), the backbone loaded as the run loaded it, and the checkpoint's global trainable
+    state (LoRA adapters and head) put on top.
+    """
+    from scenarios import registry
+    from scenarios.base import backbone, load_data
+    from scenarios.config import DERIVED_KEYS
+    from scenarios.overrides import apply_overrides
+    from scenarios.rundir import CHECKPOINT, load_checkpoint
+
+    record_path, ckpt_path = run / "config.json", run / CHECKPOINT
+    if not record_path.is_file() or not ckpt_path.is_file():
+        raise ValueError(f"--run {str(run)!r} is not a finished run directory (config.json and {CHECKPOINT} needed)")
+    record = json.loads(record_path.read_text())
+    name = record["scenario"] if record["scenario"] in registry.SCENARIOS else record["scenario_source"]
+    flat: dict = {}
+
+    def walk(node: dict, prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            elif f"{prefix}{key}" not in DERIVED_KEYS:
+                flat[f"{prefix}{key}"] = tuple(value) if isinstance(value, list) else value
+
+    walk(record["config"], "")
+    cfg = apply_overrides(registry.load(name).default_config(), flat)
+    model_cfg = cfg.model if cut is None else dataclasses.replace(cfg.model, cut=cut)
+    train, test = load_data(cfg)
+    model = SplitViT(model_cfg, seed=0, backbone_state=backbone(cfg, train=train, test=test))
+    state = load_checkpoint(ckpt_path)
+    model.load_trainable_state(state["learner"]["global"])
+    return model, test, ckpt_path, ckpt_path.read_bytes()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cut", type=int, default=None, help="blocks on the device (default: the recipe's cut)")
     p.add_argument("--weights", default=None, help="a .safetensors file from `sflsim pretrain --recipe` (default: shipped)")
+    p.add_argument("--recipe", default="default", help="with neither --weights nor --run: which shipped backbone")
+    p.add_argument("--run", default=None, help="a run directory: evaluate its final (fine-tuned) model")
     p.add_argument("--samples", type=int, default=10_000, help="test images (the first N)")
     p.add_argument("--ranking", choices=("sample", "batch"), default="sample")
     p.add_argument("--batch-size", type=int, default=500)
@@ -91,15 +137,26 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    path = Path(args.weights) if args.weights else shipped_path()
-    data = path.read_bytes()
-    state, meta = read_weights(data)
-    recipe = recipe_from_metadata(meta)
-    cut = recipe.model.cut if args.cut is None else args.cut
-    if not 1 <= cut <= recipe.model.depth:
-        p.error(f"--cut must be in [1, {recipe.model.depth}] (the [CLS] attention needs a device block), got {cut}")
-    model = SplitViT(dataclasses.replace(recipe.model, cut=cut), seed=0, backbone_state=state)
-    _, test = load_dataset(recipe.dataset, image_size=recipe.model.img_size)
+    if args.run is not None:
+        if args.weights is not None:
+            p.error("give --run or --weights, not both")
+        try:
+            model, test, path, data = run_model(Path(args.run), args.cut)
+        except ValueError as exc:
+            p.error(str(exc))
+        cut = model.config.cut
+    else:
+        path = Path(args.weights) if args.weights else shipped_path(args.recipe)
+        data = path.read_bytes()
+        state, meta = read_weights(data)
+        recipe = recipe_from_metadata(meta)
+        cut = recipe.model.cut if args.cut is None else args.cut
+        if not 1 <= cut <= recipe.model.depth:
+            p.error(f"--cut must be in [1, {recipe.model.depth}] (the [CLS] attention needs a device block), got {cut}")
+        model = SplitViT(dataclasses.replace(recipe.model, cut=cut), seed=0, backbone_state=state)
+        _, test = load_dataset(recipe.dataset, image_size=recipe.model.img_size, scenes=recipe.scenes)
+        if recipe.labels == "coarse":  # the backbone's own head answers the coarse task
+            test = coarse(test)
     n = min(args.samples, len(test))
 
     start = time.perf_counter()
@@ -109,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     curve = {name: {str(k): float(v.mean()) for k, v in per_k.items()} for name, per_k in hits.items()}
     diff = {str(k): paired_interval(hits["semantic"][k], hits["random"][k]) for k in KS}
     all_tokens = curve["semantic"][str(KS[-1])]
-    print(f"token curve: {path.name}, cut {cut}, {n} test images, ranking {args.ranking}, "
+    print(f"token curve: {path.name if args.run is None else args.run}, cut {cut}, {n} test images, ranking {args.ranking}, "
           f"all tokens {all_tokens:.4f}")
     print(f"{'K':>3} " + " ".join(f"{name:>16}" for name in SELECTIONS) + "   semantic - random [95 % CI]")
     for k in KS:
@@ -119,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({
         "cut": cut, "curve": curve, "semantic_minus_random": diff, "all_tokens": all_tokens,
         "samples": n, "ranking": args.ranking, "batch_size": args.batch_size, "seed": args.seed,
-        "weights": str(path), "sha256": hashlib.sha256(data).hexdigest(), "threads": args.threads,
+        "weights": path.name, "run": Path(args.run).name if args.run else None,
+        "sha256": hashlib.sha256(data).hexdigest(), "threads": args.threads,
         "seconds": round(seconds, 1), "loadavg": list(os.getloadavg()),
     }))
     return 0

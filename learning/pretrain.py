@@ -86,10 +86,13 @@ class PretrainConfig:
     eval_samples: int = field(default=2000, metadata={"help": "test samples for the backbone's reported accuracy (0: skip)", "unit": 'samples'})
     seed: int = field(default=0, metadata={"help": 'initialisation and data-order seed of the pretraining', "unit": ''})
     keep_head: bool = field(default=False, metadata={"help": 'hand the pretraining classifier head on with the backbone', "unit": ''})
+    recipe: str = field(default="default", metadata={"help": 'which shipped backbone to load (source=shipped): default or scenes', "unit": ''})
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
+        if not isinstance(self.recipe, str) or not self.recipe:
+            raise ValueError(f"recipe must name a shipped backbone, got {self.recipe!r}")
         if self.source == "file" and not self.checkpoint:
             raise ValueError(f"checkpoint must name a file when source='file', got {self.checkpoint!r}")
         for field in ("public_samples", "batch_size"):
@@ -219,7 +222,7 @@ def cache_key(model_config: SplitViTConfig, config: PretrainConfig, public: Imag
     """Hex digest identifying a pretrained backbone: geometry, config, public data, versions."""
     geometry = {f: getattr(model_config, f) for f in _BACKBONE_FIELDS}
     h = hashlib.sha256()
-    recipe = {k: v for k, v in asdict(config).items() if k != "keep_head"}
+    recipe = {k: v for k, v in asdict(config).items() if k not in ("keep_head", "recipe")}
     h.update(json.dumps({"geometry": geometry, "pretrain": recipe, "torch": torch.__version__.split("+")[0],
                          "timm": timm.__version__, "fused": model_config.fused_attention}, sort_keys=True).encode())
     h.update(public.images.numpy().tobytes())
@@ -278,7 +281,7 @@ def pretrained_backbone(
     elif config.source == "shipped":
         from learning.recipes import load_shipped
 
-        state, meta = load_shipped(model_config)
+        state, meta = load_shipped(model_config, config.recipe, config.keep_head)
         info.update(path=meta["path"], sha256=meta["sha256"], recipe=meta["recipe"])
     elif config.source == "timm":
         try:
@@ -319,7 +322,7 @@ def devices_part(train_set: ImageDataset, config: PretrainConfig) -> ImageDatase
     if config.source == "shipped":
         from learning.recipes import shipped_public_samples
 
-        n = shipped_public_samples()
+        n = shipped_public_samples(config.recipe)
         if n >= len(train_set):
             raise ValueError(
                 f"source='shipped': the shipped backbone saw the last {n} training images, "

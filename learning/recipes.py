@@ -23,17 +23,25 @@ from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import safetensors.torch
 import timm
 import torch
+import torch.nn.functional as F
 
 from learning.data import ImageDataset
+from learning.scenes import COARSE_GROUPS, SceneConfig, coarse_labels
 from learning.pretrain import PretrainConfig, StepCallback, pretrain, split_public
-from learning.split_vit import SplitViTConfig
+from learning.split_vit import SplitViTConfig, create_backbone
 
-#: sha256 of ``learning/weights/default.safetensors``, the file the ``default`` recipe made.
-SHIPPED_SHA256 = "bb7fae1c0b61b218c6e8767aa8b3679d8772ea4b12d7555db85f7bd26cf4ba09"
+#: sha256 of each shipped backbone ``learning/weights/<recipe>.safetensors``, the file its recipe made.
+SHIPPED = {
+    "default": "bb7fae1c0b61b218c6e8767aa8b3679d8772ea4b12d7555db85f7bd26cf4ba09",
+    "scenes": "9828f8340030ee55c04cc4de655abcf6cebd7721cc617ec68a8e8b07de396e6d",
+}
+SHIPPED_SHA256 = SHIPPED["default"]
 SHIPPED_FILE = "default.safetensors"
+LABELS = ("fine", "coarse")
 _METADATA_KEY = "sflsim_recipe"
 _GEOMETRY = ("model_name", "img_size", "patch_size", "depth", "embed_dim", "num_heads", "num_classes", "stem")
 
@@ -49,6 +57,9 @@ class Recipe:
         threads: torch CPU threads; the same seed, torch version and thread count give the
             same bytes.
         dataset: the data set trained on (a :data:`learning.data.DATASETS` name).
+        scenes: the scene construction when ``dataset`` is ``fashion-scenes``.
+        labels: ``fine`` (the data set's classes) or ``coarse`` (the groups of
+            :data:`learning.scenes.COARSE_GROUPS`: a related task, not the devices' one).
     """
 
     name: str
@@ -56,10 +67,14 @@ class Recipe:
     pretrain: PretrainConfig
     threads: int = 2
     dataset: str = "fashion-mnist"
+    scenes: SceneConfig | None = None
+    labels: str = "fine"
 
     def __post_init__(self) -> None:
         if self.threads <= 0:
             raise ValueError(f"threads must be > 0, got {self.threads!r}")
+        if self.labels not in LABELS:
+            raise ValueError(f"labels must be one of {LABELS}, got {self.labels!r}")
         if self.pretrain.source != "own":
             raise ValueError(f"pretrain.source must be 'own' in a recipe, got {self.pretrain.source!r}")
 
@@ -67,6 +82,8 @@ class Recipe:
         """The recipe as plain JSON-able values."""
         d = asdict(self)
         d["model"]["lora_targets"] = list(d["model"]["lora_targets"])
+        if d["scenes"] is not None:
+            d["scenes"]["scale_range"] = list(d["scenes"]["scale_range"])
         return d
 
 
@@ -79,6 +96,21 @@ RECIPES: dict[str, Recipe] = {
             weight_decay=0.05, warmup_steps=200, eval_samples=10_000, seed=0, keep_head=True,
         ),
         threads=2,
+    ),
+    # Cluttered scenes, pretrained on the five coarse groups of the classes (a related task):
+    # the devices then fine-tune on the ten classes with a fresh head. Same geometry as
+    # ``default`` but a 5-way head, which the fine task replaces.
+    "scenes": Recipe(
+        name="scenes",
+        model=SplitViTConfig(embed_dim=128, depth=6, num_heads=4, cut=3, stem="conv", num_classes=5),
+        pretrain=PretrainConfig(
+            source="own", public_samples=50_000, epochs=3.0, batch_size=128, lr=2e-3,
+            weight_decay=0.05, warmup_steps=200, eval_samples=10_000, seed=0, keep_head=False,
+        ),
+        threads=2,
+        dataset="fashion-scenes",
+        scenes=SceneConfig(),
+        labels="coarse",
     ),
 }
 
@@ -112,8 +144,58 @@ def train_recipe(
         "samples", "train_loss", "accuracy", "threads"}``.
     """
     public, _ = split_public(train_set, recipe.pretrain)
+    if recipe.labels == "coarse":
+        public, test_set = coarse(public), (coarse(test_set) if test_set is not None else None)
     state, info = pretrain(recipe.model, recipe.pretrain, public, test_set, on_step=on_step)
     return state, {**info, "threads": torch.get_num_threads()}
+
+
+def coarse(data: ImageDataset) -> ImageDataset:
+    """``data`` with its labels replaced by their coarse groups (:data:`learning.scenes.COARSE_GROUPS`)."""
+    labels = torch.from_numpy(coarse_labels(data.labels.numpy()))
+    return ImageDataset(data.images, labels, len(COARSE_GROUPS), data.mean, data.std)
+
+
+@torch.no_grad()
+def _features(model: torch.nn.Module, data: ImageDataset, n: int, batch_size: int = 500) -> torch.Tensor:
+    """Pre-logit features (final norm of [CLS]) of the first ``n`` images, ``float32 [n, D]``."""
+    model.eval()
+    out = []
+    for i in range(0, n, batch_size):
+        x, _ = data.batch(np.arange(i, min(i + batch_size, n)))
+        out.append(model.forward_head(model.forward_features(x), pre_logits=True))
+    return torch.cat(out)
+
+
+def linear_probe(state: dict[str, torch.Tensor], recipe: Recipe, fit: ImageDataset, test: ImageDataset,
+                 samples: int = 10_000, weight_decay: float = 1e-4) -> float:
+    """Test accuracy of a logistic-regression probe on the frozen backbone's features, fine labels.
+
+    The probe is fitted (L-BFGS, full batch, L2 ``weight_decay``) on the first ``samples``
+    images of ``fit`` and scored on the first ``samples`` of ``test``: how much of the fine
+    task the backbone's features already separate linearly.
+    """
+    model = create_backbone(recipe.model, 0)
+    model.load_state_dict(state)
+    n_fit, n_test = min(samples, len(fit)), min(samples, len(test))
+    f_fit, f_test = _features(model, fit, n_fit), _features(model, test, n_test)
+    mu, sd = f_fit.mean(0), f_fit.std(0).clamp_min(1e-6)
+    f_fit, f_test = (f_fit - mu) / sd, (f_test - mu) / sd
+    y = fit.labels[:n_fit]
+    probe = torch.nn.Linear(f_fit.shape[1], fit.num_classes)
+    torch.nn.init.zeros_(probe.weight)
+    torch.nn.init.zeros_(probe.bias)
+    opt = torch.optim.LBFGS(probe.parameters(), lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(probe(f_fit), y) + weight_decay * probe.weight.square().sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        return float((probe(f_test).argmax(1) == test.labels[:n_test]).float().mean())
 
 
 def recipe_metadata(recipe: Recipe) -> dict:
@@ -149,25 +231,37 @@ def recipe_from_metadata(meta: dict) -> Recipe:
     r = dict(meta["recipe"])
     model = dict(r.pop("model"))
     model["lora_targets"] = tuple(model["lora_targets"])
-    return Recipe(model=SplitViTConfig(**model), pretrain=PretrainConfig(**r.pop("pretrain")), **r)
+    scenes = r.pop("scenes", None)
+    scenes = SceneConfig(**{**scenes, "scale_range": tuple(scenes["scale_range"])}) if scenes else None
+    return Recipe(model=SplitViTConfig(**model), pretrain=PretrainConfig(**r.pop("pretrain")), scenes=scenes, **r)
 
 
-def shipped_path() -> Path:
-    """Where the shipped backbone file is installed (package data of :mod:`learning`)."""
-    return Path(str(resources.files("learning") / "weights" / SHIPPED_FILE))
+def _shipped_recipe(name: str) -> Recipe:
+    if name not in SHIPPED:
+        raise ValueError(f"pretrain.recipe must name a shipped backbone, one of {sorted(SHIPPED)}, got {name!r}")
+    return RECIPES[name]
 
 
-def shipped_public_samples() -> int:
-    """Training images (the last ones) the shipped backbone saw."""
-    return RECIPES["default"].pretrain.public_samples
+def shipped_path(name: str = "default") -> Path:
+    """Where the shipped backbone file of recipe ``name`` is installed (package data of :mod:`learning`)."""
+    _shipped_recipe(name)
+    return Path(str(resources.files("learning") / "weights" / f"{name}.safetensors"))
 
 
-def load_shipped(model_config: SplitViTConfig) -> tuple[dict[str, torch.Tensor], dict]:
-    """The shipped backbone for ``model_config``, hash-checked.
+def shipped_public_samples(name: str = "default") -> int:
+    """Training images (the last ones) the shipped backbone of recipe ``name`` saw."""
+    return _shipped_recipe(name).pretrain.public_samples
+
+
+def load_shipped(model_config: SplitViTConfig, name: str = "default",
+                 keep_head: bool = True) -> tuple[dict[str, torch.Tensor], dict]:
+    """The shipped backbone of recipe ``name`` for ``model_config``, hash-checked.
 
     Args:
         model_config: must have the shipped geometry (model name, image and patch size, depth,
-            width, heads, classes, stem); cut and LoRA settings are free.
+            width, heads, stem, and classes when the head is kept); cut and LoRA settings are free.
+        name: the recipe whose file to load (a key of :data:`SHIPPED`).
+        keep_head: whether the caller keeps the pretraining head (then the classes must match).
 
     Returns:
         ``(state, {"path", "sha256", "recipe"})``.
@@ -175,31 +269,32 @@ def load_shipped(model_config: SplitViTConfig) -> tuple[dict[str, torch.Tensor],
     Raises:
         ValueError: file missing, hash mismatch, or a geometry the shipped backbone lacks.
     """
-    shipped = RECIPES["default"].model
-    wrong = [f for f in _GEOMETRY if getattr(model_config, f) != getattr(shipped, f)]
+    shipped = _shipped_recipe(name).model
+    fields = [f for f in _GEOMETRY if keep_head or f != "num_classes"]
+    wrong = [f for f in fields if getattr(model_config, f) != getattr(shipped, f)]
     if wrong:
         f = wrong[0]
         raise ValueError(f"source='shipped' needs model.{f}={getattr(shipped, f)!r} (the shipped "
-                         f"backbone's), got {getattr(model_config, f)!r}")
-    path = shipped_path()
+                         f"{name!r} backbone's), got {getattr(model_config, f)!r}")
+    path = shipped_path(name)
     if not path.is_file():
         raise ValueError(f"source='shipped': {str(path)!r} is missing; make it with "
-                         f"'sflsim pretrain --recipe default --out {path}'")
+                         f"'sflsim pretrain --recipe {name} --out {path}'")
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    if digest != SHIPPED_SHA256:
-        raise ValueError(f"source='shipped': {str(path)!r} has sha256 {digest}, expected {SHIPPED_SHA256}")
+    if digest != SHIPPED[name]:
+        raise ValueError(f"source='shipped': {str(path)!r} has sha256 {digest}, expected {SHIPPED[name]}")
     state, meta = read_weights(data)
     return state, {"path": str(path), "sha256": digest, "recipe": meta["recipe"]["name"]}
 
 
-def shipped_model_config(**changes) -> SplitViTConfig:
-    """The shipped backbone's geometry and default cut, with ``changes`` applied."""
-    return replace(RECIPES["default"].model, **changes)
+def shipped_model_config(name: str = "default", **changes) -> SplitViTConfig:
+    """The geometry and default cut of shipped backbone ``name``, with ``changes`` applied."""
+    return replace(_shipped_recipe(name).model, **changes)
 
 
 __all__ = [
-    "RECIPES", "Recipe", "SHIPPED_SHA256", "get_recipe", "load_shipped", "read_weights",
+    "RECIPES", "Recipe", "SHIPPED", "SHIPPED_SHA256", "coarse", "get_recipe", "linear_probe", "load_shipped", "read_weights",
     "recipe_from_metadata", "recipe_metadata", "shipped_model_config", "shipped_path",
     "shipped_public_samples", "train_recipe", "weights_bytes",
 ]

@@ -45,7 +45,8 @@ class SplitViTConfig:
         num_heads: attention heads (timm's default for the name if ``None``; 3 for vit_tiny).
         num_classes: classifier outputs.
         cut: blocks on the device, in ``[0, depth]``.
-        lora_rank: LoRA rank r.
+        lora_rank: LoRA rank r; 0 gives no adapters at all, so only the head trains (the
+            head-only baseline against which the adapters' contribution is measured).
         lora_alpha: LoRA scaling numerator (update scaled by ``lora_alpha / lora_rank``).
         lora_dropout: dropout on the LoRA input (0 keeps training deterministic without
             touching torch's global generator; see :mod:`learning.federated`).
@@ -71,7 +72,7 @@ class SplitViTConfig:
     num_heads: int | None = field(default=None, metadata={"help": "attention heads (None: timm's default, 3 for vit_tiny)", "unit": ''})
     num_classes: int = field(default=10, metadata={"help": 'classifier outputs', "unit": 'classes'})
     cut: int = field(default=2, metadata={"help": 'blocks on the device, in [0, depth]', "unit": 'blocks'})
-    lora_rank: int = field(default=8, metadata={"help": 'LoRA rank r', "unit": ''})
+    lora_rank: int = field(default=8, metadata={"help": 'LoRA rank r (0: no adapters, only the head trains)', "unit": ''})
     lora_alpha: float = field(default=16.0, metadata={"help": 'LoRA scaling numerator (update scaled by lora_alpha / lora_rank)', "unit": ''})
     lora_dropout: float = field(default=0.0, metadata={"help": 'dropout on the LoRA input', "unit": ''})
     lora_targets: tuple[str, ...] = field(default=("qkv",), metadata={"help": 'linear layers of each block with adapters: qkv, proj, fc1, fc2', "unit": ''})
@@ -83,9 +84,14 @@ class SplitViTConfig:
     def __post_init__(self) -> None:
         if not self.model_name.startswith("vit_") or not timm.list_models(self.model_name):
             raise ValueError(f"model_name must be a timm ViT (timm.list_models('vit_*')), got {self.model_name!r}")
-        for field in ("img_size", "patch_size", "num_classes", "lora_rank"):
+        for field in ("img_size", "patch_size", "num_classes"):
             if getattr(self, field) <= 0:
                 raise ValueError(f"{field} must be > 0, got {getattr(self, field)!r}")
+        if self.lora_rank < 0:
+            raise ValueError(f"lora_rank must be >= 0 (0: no adapters), got {self.lora_rank!r}")
+        if self.lora_rank == 0 and not self.head_trainable:
+            raise ValueError("lora_rank=0 with head_trainable=False leaves nothing to train; give a rank > 0 "
+                             "or train the head")
         if self.img_size % self.patch_size:
             raise ValueError(f"patch_size must divide img_size={self.img_size}, got {self.patch_size!r}")
         for field in ("depth", "embed_dim", "num_heads"):
@@ -193,7 +199,7 @@ class SplitViT(nn.Module):
         lora_device = config.device_trainable or lora_everywhere
         first = 0 if lora_device else self.cut
         lora_blocks = list(range(first, self.depth))
-        if lora_blocks:
+        if lora_blocks and config.lora_rank > 0:
             names = "|".join(str(i) for i in lora_blocks)
             targets = "|".join(config.lora_targets)
             lora = LoraConfig(

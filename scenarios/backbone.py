@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 
 from learning.data import load_dataset
-from learning.recipes import Recipe, train_recipe, weights_bytes
+from learning.recipes import Recipe, linear_probe, train_recipe, weights_bytes
 from scenarios.rundir import atomic_write_bytes
 
 
@@ -58,7 +58,7 @@ def run_recipe(recipe: Recipe, out: Path, data_root: str | None = None,
         raise ValueError(f"--out must end in .safetensors, got {str(out)!r}")
     if not out.parent.is_dir():
         raise ValueError(f"--out folder must exist, got {str(out.parent)!r}")
-    train, test = load_dataset(recipe.dataset, data_root, image_size=recipe.model.img_size)
+    train, test = load_dataset(recipe.dataset, data_root, image_size=recipe.model.img_size, scenes=recipe.scenes)
     threads = torch.get_num_threads()
     torch.set_num_threads(recipe.threads)
     start = time.perf_counter()
@@ -67,6 +67,11 @@ def run_recipe(recipe: Recipe, out: Path, data_root: str | None = None,
     finally:
         torch.set_num_threads(threads)
     seconds = time.perf_counter() - start
+    probe = None
+    if recipe.labels != "fine":  # the coarse task's backbone: how much of the fine task its features hold
+        from learning.pretrain import split_public
+
+        probe = linear_probe(state, recipe, split_public(train, recipe.pretrain)[0], test)
     data = weights_bytes(state, recipe)
     atomic_write_bytes(out, data)
     summary = {
@@ -74,9 +79,11 @@ def run_recipe(recipe: Recipe, out: Path, data_root: str | None = None,
         "samples": info["samples"],
         "samples_per_s": round(info["samples"] / info["seconds"], 1),
         "accuracy": info["accuracy"],
+        "accuracy_task": recipe.labels,
+        "linear_probe_fine": probe,
         "eval_samples": min(recipe.pretrain.eval_samples, len(test)),
         "train_loss": round(info["train_loss"], 4),
-        "out": str(out),
+        "out": out.name,
         "sha256": hashlib.sha256(data).hexdigest(),
         "bytes": len(data),
         "threads": info["threads"],

@@ -35,7 +35,7 @@ VEHICLE = DeviceConfig(cpu_hz_range=(2.0e9, 3.0e9), flops_per_cycle=32.0, energy
 
 def load_data(cfg: ScenarioConfig) -> tuple[ImageDataset, ImageDataset]:
     """The train and test sets of ``cfg.dataset`` (ValueError naming how to get missing data)."""
-    return load_dataset(cfg.dataset, cfg.data_root, image_size=cfg.model.img_size)
+    return load_dataset(cfg.dataset, cfg.data_root, image_size=cfg.model.img_size, scenes=cfg.scenes)
 
 
 def backbone(cfg: ScenarioConfig, status: Callable[[str], None] = lambda m: None,

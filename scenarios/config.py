@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from learning.federated import LearnerConfig
 from learning.pretrain import PretrainConfig
+from learning.scenes import SceneConfig
 from learning.split_vit import SplitViTConfig
 from netsim.world import WorldConfig
 from scenarios.policies import policy_class
@@ -21,8 +22,8 @@ from scenarios.policies.sflam import SflamParams
 from scenarios.policies.st_sflora import StSFLora
 from scenarios.policies.tsflora import TsfloraParams
 
-DATASET_CLASSES = {"fashion-mnist": 10, "cifar10": 10, "cifar100": 100}
-DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagefolder")
+DATASET_CLASSES = {"fashion-mnist": 10, "fashion-scenes": 10, "cifar10": 10, "cifar100": 100}
+DATASETS = ("fashion-mnist", "fashion-scenes", "cifar10", "cifar100", "imagefolder")
 PARTITIONS = ("dirichlet", "iid")
 
 # Nested keys that follow a top-level key (see ScenarioConfig).
@@ -108,7 +109,9 @@ class ScenarioConfig:
     eval_every: int = _f(1, "evaluate every this many rounds (and at the end)", "rounds")
     keep_ratio: float = _f(0.25, "share of the patch tokens fixed-ratio policies keep")
     token_maps: int = _f(4, "examples of kept-token maps saved in the first and last round", "images")
-    dataset: str = _f("fashion-mnist", "fashion-mnist, cifar10, cifar100 or imagefolder")
+    dataset: str = _f("fashion-mnist", "fashion-mnist, fashion-scenes (cluttered), cifar10, cifar100 or imagefolder")
+    scenes: SceneConfig = _f(help="how fashion-scenes images are made (canvas, clutter, item scale)",
+                             default_factory=SceneConfig)
     data_root: Optional[str] = _f(None, "folder of the data set (default: the data set's own search order)")
     partition: str = _f("dirichlet", "label split over devices: dirichlet (label skew) or iid")
     dirichlet_alpha: float = _f(0.5, "concentration of the Dirichlet label split (smaller: more skew)")

@@ -26,8 +26,9 @@ SCENARIOS: dict[str, str] = {
     "highway": "scenarios.highway",
     "dense-cell": "scenarios.dense_cell",
     "paper-cell": "scenarios.paper_cell",
+    "scenes-cell": "scenarios.scenes_cell",
 }
-DEFAULT = "paper-cell"
+DEFAULT = "scenes-cell"
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,15 @@ def available_memory_bytes() -> int | None:
 def check_config(cfg: ScenarioConfig) -> None:
     """Cross-field constraints of a resolved config (each field was checked by its class)."""
     geometry = vit_geometry(cfg)
-    if cfg.dataset != "imagefolder" and cfg.model.img_size != BUILTIN_IMAGE_SIZE:
+    if cfg.dataset == "fashion-scenes":
+        try:
+            cfg.scenes.check_fits()
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if cfg.model.img_size != cfg.scenes.output_px:
+            raise ConfigError(f"model.img_size={cfg.model.img_size}: the scenes are {cfg.scenes.output_px} px "
+                              f"(scenes.output_px); set both to the same value")
+    elif cfg.dataset != "imagefolder" and cfg.model.img_size != BUILTIN_IMAGE_SIZE:
         raise ConfigError(f"model.img_size={cfg.model.img_size}: the {cfg.dataset} images are "
                           f"{BUILTIN_IMAGE_SIZE}x{BUILTIN_IMAGE_SIZE}; use {BUILTIN_IMAGE_SIZE} "
                           f"(or dataset=imagefolder, which resizes)")
@@ -116,6 +124,11 @@ def check_config(cfg: ScenarioConfig) -> None:
     if cfg.learner.eval_tokens is not None and cfg.learner.eval_tokens > cfg.model.num_patches:
         raise ConfigError(f"learner.eval_tokens={cfg.learner.eval_tokens}: must be <= the "
                           f"{cfg.model.num_patches} patch tokens of an image (or None: all)")
+    from learning.recipes import SHIPPED
+
+    if cfg.pretrain.recipe not in SHIPPED:
+        raise ConfigError(f"pretrain.recipe={cfg.pretrain.recipe}: must name a shipped backbone, one of "
+                          f"{', '.join(sorted(SHIPPED))}")
     if cfg.pretrain.source == "own" and cfg.pretrain.batch_size > cfg.pretrain.public_samples:
         raise ConfigError(f"pretrain.batch_size={cfg.pretrain.batch_size}: must be <= "
                           f"pretrain.public_samples={cfg.pretrain.public_samples}")

@@ -105,22 +105,33 @@ def test_recipe_validation():
         Recipe(name="x", model=_tiny_recipe().model, pretrain=PretrainConfig(source="random"))
 
 
-def test_the_shipped_backbone_file_is_the_recorded_one(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", ["default", "scenes"])
+def test_the_shipped_backbone_file_is_the_recorded_one(tmp_path, monkeypatch, name):
     import hashlib
 
     from learning import recipes
 
-    path = recipes.shipped_path()
-    assert path.is_file(), f"{path} is missing (made by `sflsim pretrain --recipe default`)"
+    path = recipes.shipped_path(name)
+    assert path.is_file(), f"{path} is missing (made by `sflsim pretrain --recipe {name}`)"
     data = path.read_bytes()
     assert len(data) <= 10 * 2**20
-    assert hashlib.sha256(data).hexdigest() == recipes.SHIPPED_SHA256
+    assert hashlib.sha256(data).hexdigest() == recipes.SHIPPED[name]
+    # the file records the recipe that made it
+    _, meta = recipes.read_weights(data)
+    assert recipes.recipe_from_metadata(meta).name == name
     # a corrupted copy is refused, naming both hashes
-    bad = tmp_path / recipes.SHIPPED_FILE
+    bad = tmp_path / f"{name}.safetensors"
     bad.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
-    monkeypatch.setattr(recipes, "shipped_path", lambda: bad)
+    monkeypatch.setattr(recipes, "shipped_path", lambda name="default": bad)
     with pytest.raises(ValueError, match="sha256"):
-        recipes.load_shipped(recipes.shipped_model_config())
+        recipes.load_shipped(recipes.shipped_model_config(name), name)
+
+
+def test_an_unknown_shipped_backbone_is_refused_naming_the_choices():
+    from learning import recipes
+
+    with pytest.raises(ValueError, match="pretrain.recipe must name a shipped backbone.*'scenes'"):
+        recipes.load_shipped(recipes.shipped_model_config(), "nope")
 
 
 def test_shipped_backbone_needs_its_geometry():

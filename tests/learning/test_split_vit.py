@@ -93,12 +93,20 @@ def test_backbone_state_round_trip(tiny_model_config):
 @pytest.mark.parametrize(
     "field, value",
     [("model_name", "resnet50"), ("model_name", "vit_no_such_model"), ("cut", 4), ("cut", -1),
-     ("lora_targets", ("mlp",)), ("patch_size", 5), ("lora_rank", 0), ("stem", "vgg")],
+     ("lora_targets", ("mlp",)), ("patch_size", 5), ("lora_rank", -1), ("stem", "vgg")],
 )
 def test_bad_config_names_field_and_value(tiny_model_config, field, value):
     with pytest.raises(ValueError, match=field) as err:
         replace(tiny_model_config, **{field: value})
     assert repr(value) in str(err.value)
+
+
+def test_rank_zero_trains_only_the_head(tiny_model_config):
+    model = SplitViT(replace(tiny_model_config, lora_rank=0), seed=0)
+    assert model.trainable_names() == ["vit.head.weight", "vit.head.bias"]
+    assert not any("lora_" in n for n, _ in model.named_parameters())
+    with pytest.raises(ValueError, match="nothing to train"):
+        replace(tiny_model_config, lora_rank=0, head_trainable=False)
 
 
 def test_cut_beyond_timm_default_depth():

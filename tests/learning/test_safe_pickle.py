@@ -108,7 +108,7 @@ class _System:
 def _hostile_batches(marker: Path) -> dict[str, bytes]:
     data = np.zeros((2, 3072), dtype=np.uint8)
     return {
-        "open() as a label list": pickle.dumps({b"data": data, b"labels": _OpenFile(marker)}, protocol=2),
+        "open() as a label list": pickle.dumps({b"data": data, b"labels": _OpenFile(marker)}),
         "os.system in a dict": pickle.dumps({b"data": data, b"labels": [0, 1], b"x": _System(marker)}),
         "object array": pickle.dumps({b"data": np.array([_OpenFile(marker)], dtype=object), b"labels": [0]}),
     }

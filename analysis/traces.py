@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -34,7 +35,8 @@ PARTS_SUFFIX = ".parts"  # a table still being written: <table>.parts/part-<roun
 
 def table_exists(run_dir: Path, name: str) -> bool:
     """Whether table ``name`` is there, as one file or as a folder of parts."""
-    return (run_dir / name).is_file() or (run_dir / (name + PARTS_SUFFIX)).is_dir()
+    # lexists: a named pipe or link in the table's place is there, and refused when read
+    return os.path.lexists(run_dir / name) or (run_dir / (name + PARTS_SUFFIX)).is_dir()
 
 # Top-level config keys that differ between runs without describing them.
 _NOISY_CONFIG_KEYS = {"versions", "sweep", "out", "out_dir", "run_dir", "path", "created",

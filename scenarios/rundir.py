@@ -272,6 +272,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         if _digest(meta["state"], tensors) != meta["sha256"]:
             raise ValueError("content hash mismatch")
         return _decode(json.loads(meta["state"]), tensors)
+    except NotRegularFileError as exc:
+        raise DamagedFileError(f"{exc}; {advice}") from None
     except Exception as exc:  # any failure means the file is not what we wrote
         why = " ".join(str(exc).split())[:120] or type(exc).__name__
         raise DamagedFileError(f"{path} is damaged or not an sflsim checkpoint ({why}); {advice}") from None

@@ -15,6 +15,7 @@ Only files are read here (no simulator import), so ``analysis`` stays independen
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import Mapping
 
@@ -39,6 +40,12 @@ IDENTIFYING_COLUMNS: dict[str, dict[str, str]] = {
     "channel.parquet": {"round": "number", "time_s": "number", "device": "number",
                         "gain_db": "number", "snr_db": "number"},
 }
+
+
+def table_exists(run_dir: Path, name: str) -> bool:
+    """Whether table ``name`` is there, as one file or as a folder of parts (``lexists``: a
+    named pipe or link in the table's place is there, and refused when read)."""
+    return os.path.lexists(run_dir / name) or (run_dir / (name + PARTS_SUFFIX)).is_dir()
 
 
 class DamagedRunFileError(ValueError):
@@ -123,5 +130,5 @@ def read_table(run_dir: str | Path, name: str, config: Mapping) -> pd.DataFrame:
     return table.to_pandas()
 
 
-__all__ = ["FILES_KEY", "IDENTIFYING_COLUMNS", "DamagedRunFileError", "recorded_hashes",
+__all__ = ["FILES_KEY", "PARTS_SUFFIX", "table_exists", "IDENTIFYING_COLUMNS", "DamagedRunFileError", "recorded_hashes",
            "read_checked", "check_schema", "read_table"]

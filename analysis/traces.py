@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -26,17 +25,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.files import NotRegularFileError, read_regular_bytes
-from analysis.run_integrity import DamagedRunFileError, read_checked, read_table
+from analysis.run_integrity import PARTS_SUFFIX, DamagedRunFileError, read_checked, read_table, table_exists  # noqa: F401
 
 REQUIRED_FILES = ("config.json", "events.parquet", "rounds.parquet")
 OPTIONAL_FILES = ("channel.parquet", "token_maps.npz")
-PARTS_SUFFIX = ".parts"  # a table still being written: <table>.parts/part-<round>.parquet
-
-
-def table_exists(run_dir: Path, name: str) -> bool:
-    """Whether table ``name`` is there, as one file or as a folder of parts."""
-    # lexists: a named pipe or link in the table's place is there, and refused when read
-    return os.path.lexists(run_dir / name) or (run_dir / (name + PARTS_SUFFIX)).is_dir()
 
 # Top-level config keys that differ between runs without describing them.
 _NOISY_CONFIG_KEYS = {"versions", "sweep", "out", "out_dir", "run_dir", "path", "created",
@@ -203,14 +195,12 @@ class Runs:
 
 
 def _read_parquet(path: Path, run_dir: Path, config: Mapping | None = None) -> pd.DataFrame:
-    """A table from its file (hash-checked when the run recorded hashes), else from its folder
-    of parts (in round order); schema-checked (:mod:`analysis.run_integrity`)."""
+    """Table ``path.name``, hash- and schema-checked (:func:`analysis.run_integrity.read_table`)."""
     try:
         return read_table(run_dir, path.name, config or {})
-    except (DamagedRunFileError, NotRegularFileError) as exc:
-        raise NotARunError(str(exc)) from None
-    except OSError as exc:
-        raise NotARunError(f"{run_dir}: cannot read {path.name} ({exc.strerror or exc})") from None
+    except (DamagedRunFileError, NotRegularFileError, OSError) as exc:
+        raise NotARunError(str(exc) if isinstance(exc, ValueError) else f"{run_dir}: cannot read {path.name} "
+                           f"({exc.strerror or exc})") from None
 
 
 def load_run(path: str | Path) -> Run:

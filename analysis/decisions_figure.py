@@ -9,6 +9,7 @@ energy budget bound them. The dashed line in the power panels is p_max.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from analysis.figure import new_figure, styled
+from analysis.files import read_regular_bytes
 from analysis.metrics import MissingDataError
+from analysis.run_integrity import read_table
 from analysis.style import PAGE_WIDTH_IN
 
 #: Columns the figure needs in ``decisions.parquet``.
@@ -38,7 +41,11 @@ def scheduled_decisions(run_dir: str | Path) -> pd.DataFrame:
     path = Path(run_dir) / "decisions.parquet"
     if not path.is_file():
         raise MissingDataError(f"{run_dir}: no decisions.parquet")
-    d = pd.read_parquet(path)
+    try:  # hash-checked against config.json when the run recorded hashes; schema-checked
+        config = json.loads(read_regular_bytes(Path(run_dir) / "config.json"))
+        d = read_table(run_dir, "decisions.parquet", config if isinstance(config, dict) else {})
+    except (OSError, ValueError) as exc:
+        raise MissingDataError(" ".join(str(exc).split())) from None
     missing = [c for c in NEEDED if c not in d.columns]
     if missing:
         raise MissingDataError(f"{path}: lacks column(s) {', '.join(missing)} (a run made before they existed)")

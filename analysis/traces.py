@@ -14,6 +14,7 @@ simulator, so it reads runs made by any version of it.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -23,14 +24,11 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.files import NotRegularFileError, read_regular_bytes
+from analysis.run_integrity import PARTS_SUFFIX, DamagedRunFileError, read_checked, read_table, table_exists  # noqa: F401
+
 REQUIRED_FILES = ("config.json", "events.parquet", "rounds.parquet")
 OPTIONAL_FILES = ("channel.parquet", "token_maps.npz")
-PARTS_SUFFIX = ".parts"  # a table still being written: <table>.parts/part-<round>.parquet
-
-
-def table_exists(run_dir: Path, name: str) -> bool:
-    """Whether table ``name`` is there, as one file or as a folder of parts."""
-    return (run_dir / name).is_file() or (run_dir / (name + PARTS_SUFFIX)).is_dir()
 
 # Top-level config keys that differ between runs without describing them.
 _NOISY_CONFIG_KEYS = {"versions", "sweep", "out", "out_dir", "run_dir", "path", "created",
@@ -196,15 +194,13 @@ class Runs:
         return [k for k in self.sweep_keys if self.meta[k].astype(str).nunique(dropna=False) > 1]
 
 
-def _read_parquet(path: Path, run_dir: Path) -> pd.DataFrame:
-    """A table from its file, else from its folder of parts (in round order)."""
-    parts = path.with_name(path.name + PARTS_SUFFIX)
-    source = parts if parts.is_dir() and not path.is_file() else path
+def _read_parquet(path: Path, run_dir: Path, config: Mapping | None = None) -> pd.DataFrame:
+    """Table ``path.name``, hash- and schema-checked (:func:`analysis.run_integrity.read_table`)."""
     try:
-        return pd.read_parquet(source)
-    except Exception as exc:  # pyarrow raises several types for a corrupt file
-        raise NotARunError(f"{run_dir}: cannot read {source.name} ({' '.join(str(exc).split())[:160]}); "
-                           f"the file is damaged: run the scenario again into a new directory") from exc
+        return read_table(run_dir, path.name, config or {})
+    except (DamagedRunFileError, NotRegularFileError, OSError) as exc:
+        raise NotARunError(str(exc) if isinstance(exc, ValueError) else f"{run_dir}: cannot read {path.name} "
+                           f"({exc.strerror or exc})") from None
 
 
 def load_run(path: str | Path) -> Run:
@@ -229,25 +225,28 @@ def load_run(path: str | Path) -> Run:
     if missing:
         raise NotARunError(f"{run_dir} is not a run directory: missing {', '.join(missing)}")
     try:
-        config = json.loads((run_dir / "config.json").read_text())
+        config = json.loads(read_regular_bytes(run_dir / "config.json"))
+    except NotRegularFileError as exc:
+        raise NotARunError(str(exc)) from None
     except (OSError, ValueError) as exc:
         raise NotARunError(f"{run_dir}: config.json is not valid JSON: {exc}") from exc
     if not isinstance(config, dict):
         raise NotARunError(f"{run_dir}: config.json must hold a JSON object, "
                            f"got {type(config).__name__}")
-    events = _read_parquet(run_dir / "events.parquet", run_dir)
-    rounds = _read_parquet(run_dir / "rounds.parquet", run_dir)
+    events = _read_parquet(run_dir / "events.parquet", run_dir, config)
+    rounds = _read_parquet(run_dir / "rounds.parquet", run_dir, config)
     if "round" in rounds.columns:
         rounds = rounds.sort_values("round", kind="stable").reset_index(drop=True)
     if {"round", "start_s"} <= set(events.columns):
         events = events.sort_values(["round", "start_s"], kind="stable").reset_index(drop=True)
     channel = None
     if table_exists(run_dir, "channel.parquet"):
-        channel = _read_parquet(run_dir / "channel.parquet", run_dir)
+        channel = _read_parquet(run_dir / "channel.parquet", run_dir, config)
     token_maps = None
     if (run_dir / "token_maps.npz").is_file():
         try:
-            with np.load(run_dir / "token_maps.npz", allow_pickle=False) as npz:
+            data = read_checked(run_dir, "token_maps.npz", config)
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 token_maps = {key: npz[key] for key in npz.files}
         except Exception as exc:
             raise NotARunError(f"{run_dir}: cannot read token_maps.npz: {exc}") from exc

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -26,6 +25,8 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from learning.safe_pickle import load_cifar_batch
 
 if TYPE_CHECKING:
     from learning.scenes import SceneConfig
@@ -240,8 +241,7 @@ def _load_fashion_mnist(root: Path | None, download: bool) -> tuple[ImageDataset
 def _read_cifar_batches(files: Sequence[Path], label_key: bytes) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels = [], []
     for f in files:
-        with open(f, "rb") as fh:
-            entry = pickle.load(fh, encoding="bytes")
+        entry = load_cifar_batch(f)  # runs no code from the file (learning/safe_pickle.py)
         # each row is 1024 red, 1024 green, 1024 blue values, row-major 32x32
         images.append(np.asarray(entry[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
         labels.append(np.asarray(entry[label_key], dtype=np.int64))

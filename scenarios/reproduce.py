@@ -5,7 +5,9 @@ paper's comparison (``DIR/policies/policy=<p>/seed=<n>``), and ST-SFLora over a 
 (``DIR/deadlines/deadline_s=<d>/seed=<n>``) for the token-budget-vs-deadline curve. Both are
 ordinary sweeps, run under one progress bar and resumed the way a sweep resumes: running the
 same command again keeps the finished runs, continues the partial ones from their checkpoints
-and rewrites ``DIR/RESULTS.md`` (:mod:`analysis.results_md`) from all of them.
+and rewrites ``DIR/RESULTS.md`` (:mod:`analysis.results_md`) from all of them. ``DIR`` must be
+absent, empty or a reproduction's (:func:`check_reproduction_dir`): a user's folder is refused
+before one byte of it changes.
 """
 from __future__ import annotations
 
@@ -139,6 +141,7 @@ def reproduce_command(args: argparse.Namespace) -> int:
     from scenarios.runner import resolve
     from scenarios.sweep import execute, plan
 
+    check_reproduction_dir(Path(args.out))
     start, load_start = time.perf_counter(), os.getloadavg()
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     roles = comparison(args.paper)
@@ -196,6 +199,29 @@ def reproduce_command(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What a reproduction writes at the top of its folder.
+REPRODUCTION_NAMES = frozenset({"policies", "deadlines", "figures", "RESULTS.md", "invocations.json"})
+
+
+def check_reproduction_dir(out: Path) -> None:
+    """``out`` is absent, empty, or holds only what a reproduction writes (and the atomic
+    writer's temporary files of those); writes nothing.
+
+    Raises:
+        ConfigError: one line naming what else is there.
+    """
+    from scenarios.runcheck import entries, temp_of
+
+    if not out.is_dir():
+        return
+    foreign = [n for n in entries(out) if not (n in REPRODUCTION_NAMES and not (out / n).is_symlink())
+               and not temp_of(n, REPRODUCTION_NAMES)]
+    if foreign:
+        raise ConfigError(f"--out {out} is not empty and is not a reproduction directory "
+                          f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); "
+                          f"nothing was written: choose another --out")
+
+
 def _log_invocation(out: Path, entry: dict, index: int | None = None) -> tuple[list[dict], int]:
     """Record an invocation in ``out/invocations.json`` (atomically): append ``entry``, or with
     ``index`` replace that entry (its completion). Returns every entry and ``entry``'s index."""
@@ -203,7 +229,9 @@ def _log_invocation(out: Path, entry: dict, index: int | None = None) -> tuple[l
 
     path = out / "invocations.json"
     out.mkdir(parents=True, exist_ok=True)
-    log = json.loads(path.read_text()) if path.exists() else []
+    from analysis.files import read_regular_bytes
+
+    log = json.loads(read_regular_bytes(path)) if os.path.lexists(path) else []
     if index is None:
         log.append(entry)
         index = len(log) - 1

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 import safetensors.torch
 import torch
 
-from analysis.files import atomic_write_bytes
+from analysis.files import NotRegularFileError, atomic_write_bytes, read_regular_bytes
 
 CONFIG = "config.json"
 EVENTS = "events.parquet"
@@ -118,8 +118,8 @@ def verified_parts(out: Path, table: str, rounds: int, expected_chain: str) -> l
     for r in range(rounds + 1):
         path = part_path(out, table, r)
         try:
-            data = path.read_bytes()
-        except OSError:
+            data = read_regular_bytes(path)
+        except (OSError, NotRegularFileError):
             raise DamagedFileError(f"{path} is missing; the run directory is damaged: "
                                    f"delete {out} and run again (same seed, same result)") from None
         h = chain(h, hashlib.sha256(data).hexdigest())
@@ -137,10 +137,17 @@ def drop_parts_after(out: Path, table: str, r: int) -> None:
             path.unlink()
 
 
+def write_joined(out: Path, table: str, blobs: Iterable[bytes]) -> bytes:
+    """Write the parts (already verified) as the one file ``out/table``; returns its bytes."""
+    tables = [pq.read_table(io.BytesIO(b)) for b in blobs]
+    data = parquet_bytes(pa.concat_tables(tables))
+    atomic_write_bytes(Path(out) / table, data)
+    return data
+
+
 def join_parts(out: Path, table: str, blobs: Iterable[bytes]) -> None:
     """Write the parts (already verified) as the one file ``out/table``, then remove them."""
-    tables = [pq.read_table(io.BytesIO(b)) for b in blobs]
-    atomic_write_bytes(Path(out) / table, parquet_bytes(pa.concat_tables(tables)))
+    write_joined(out, table, blobs)
     remove_parts(out, table)
 
 
@@ -257,7 +264,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     advice = (f"it was not loaded; delete {path.parent} and run again (same seed, same result), "
               f"or restore the file")
     try:
-        data = path.read_bytes()
+        data = read_regular_bytes(path)  # a named pipe is refused, never waited on
         meta = json.loads((_header(data).get("__metadata__") or {}).get(_META_KEY, "{}"))
         if meta.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
@@ -265,6 +272,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         if _digest(meta["state"], tensors) != meta["sha256"]:
             raise ValueError("content hash mismatch")
         return _decode(json.loads(meta["state"]), tensors)
+    except NotRegularFileError as exc:
+        raise DamagedFileError(f"{exc}; {advice}") from None
     except Exception as exc:  # any failure means the file is not what we wrote
         why = " ".join(str(exc).split())[:120] or type(exc).__name__
         raise DamagedFileError(f"{path} is damaged or not an sflsim checkpoint ({why}); {advice}") from None

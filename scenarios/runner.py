@@ -3,12 +3,20 @@
 Everything that can be wrong with the user's input is found before the run directory is
 created (:func:`prepare`: the config, the files it names, the output location, and for
 ``--resume`` the stored config and checkpoint), so bad input never leaves a directory behind.
-One process at a time writes a run directory (:class:`scenarios.lock.DirectoryLock`). Each
+A folder is recognised as a run directory before anything is written to it
+(:mod:`scenarios.runcheck`): a user's folder is refused, with or without ``--resume``, and not
+one byte of it changes. One process at a time writes a run directory
+(:class:`scenarios.lock.DirectoryLock`); the folder is created with ``mkdir`` (one creator
+wins) and locked right after, then checked again under the lock, and a run never removes a
+directory. Each
 round appends its rows of every table as a new part and then writes the checkpoint (the
 learner, the world, every RNG state and a running hash of the parts; not the trace), so a
 round costs the same whatever its index; after the last round the parts are joined once into
-one file per table. A run killed at any moment resumes from its last checkpoint and finishes
-with files identical to an uninterrupted run.
+one file per table, whose SHA-256 ``config.json`` then records (``files``; checked by resume,
+``plot`` and ``compare``). A run killed at any moment resumes from its last checkpoint and
+finishes with files identical to an uninterrupted run. ``config.json`` also records the torch
+thread count, torch build and CPU capability (``machine``); a resume where one differs is
+refused (:func:`scenarios.runcheck.check_machine`).
 """
 from __future__ import annotations
 
@@ -17,17 +25,17 @@ import json
 import math
 import os
 import platform
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from scenarios import rundir
-from scenarios.lock import LOCK_FILE as LOCK_NAME, DirectoryLock, holder
+from scenarios import runcheck, rundir
+from scenarios.lock import DirectoryLock, check_lock_path, holder
+# The writer and the table format, importable from here as before.
+from scenarios.run_writer import (CHANNEL_COLUMNS, DECISION_COLUMNS, EVENT_COLUMNS, ROUND_COLUMNS,  # noqa: F401
+                                  TABLES, RunWriter, frame, schema)
 from scenarios.overrides import ConfigError, apply_overrides, to_dict
 from scenarios.trace import Trace
 from scenarios.validate import check_all
@@ -36,35 +44,7 @@ from scenarios.config import ScenarioConfig
 from scenarios.policies import policy_class
 
 NOT_RESULT_KEYS = ("cache_dir",)
-_ARROW = {"int64": pa.int64(), "float64": pa.float64(), "string": pa.string(), "bool": pa.bool_()}
 PACKAGES = ("sflsim", "numpy", "scipy", "simpy", "torch", "timm", "peft", "pandas", "pyarrow")
-
-EVENT_COLUMNS = {
-    "round": "int64", "device": "int64", "step": "int64", "phase": "string",
-    "start_s": "float64", "end_s": "float64", "bits": "float64", "rate_bps": "float64",
-    "power_w": "float64", "bandwidth_hz": "float64", "energy_j": "float64", "flops": "float64",
-    "tokens_kept": "int64", "snr_db": "float64", "completed": "bool", "reason": "string",
-}
-ROUND_COLUMNS = {
-    "round": "int64", "time_s": "float64", "accuracy": "float64", "loss": "float64",
-    "train_loss": "float64", "uplink_bits": "float64", "downlink_bits": "float64",
-    "energy_j": "float64", "latency_s": "float64", "duration_s": "float64",
-    "selected": "int64", "dropped": "int64", "ste": "float64", "ste_planned": "float64",
-    "tokens_mean": "float64",
-}
-DECISION_COLUMNS = {
-    "round": "int64", "device": "int64", "status": "string", "tokens": "int64",
-    "bandwidth_hz": "float64", "power_w": "float64", "cut_layer": "int64", "bits_per_value": "int64", "latency_s": "float64",
-    "energy_j": "float64", "aggregated": "bool", "reason": "string",
-    "planned_gain_db": "float64", "max_power_w": "float64", "energy_budget_j": "float64",
-    "uplink_energy_j": "float64", "planned_uplink_s": "float64", "uplink_s": "float64",
-}
-CHANNEL_COLUMNS = {
-    "round": "int64", "time_s": "float64", "device": "int64", "x_m": "float64", "y_m": "float64",
-    "speed_mps": "float64", "in_cell": "bool", "pathloss_db": "float64", "gain_db": "float64",
-    "snr_db": "float64", "los": "bool",
-}
-
 
 @dataclass
 class Prepared:
@@ -76,6 +56,7 @@ class Prepared:
     resume: bool
     sweep: dict
     state: dict | None = None  # the checkpoint a resumed run continues from (checked on load)
+    seen: tuple = ()  # :func:`scenarios.runcheck.fingerprint` of the folder when it was checked
 
 
 def resolve(scenario: Scenario, overrides: Mapping[str, Any] | None = None,
@@ -91,7 +72,9 @@ def resolve(scenario: Scenario, overrides: Mapping[str, Any] | None = None,
     values = {**(config_file_values or {}), **(overrides or {})}
     if seed is not None:
         values["seed"] = seed
-    return apply_overrides(scenario.default_config(), values)
+    cfg = apply_overrides(scenario.default_config(), values)
+    runcheck.check_name(cfg.name)  # it names the default run directory: no '/', no '..'
+    return cfg
 
 
 def default_out_dir(cfg: ScenarioConfig, base: str | os.PathLike = "runs") -> Path:
@@ -105,7 +88,8 @@ def default_out_dir(cfg: ScenarioConfig, base: str | os.PathLike = "runs") -> Pa
 
 
 def config_record(scenario: Scenario, cfg: ScenarioConfig, sweep: Mapping[str, Any] | None = None) -> dict:
-    """What ``config.json`` holds: the resolved config, where it came from, and versions."""
+    """What ``config.json`` holds: the resolved config, where it came from, versions, and what
+    else changes the bytes (``machine``: torch threads, torch build, CPU capability)."""
     versions = {}
     for pkg in PACKAGES:
         try:
@@ -122,49 +106,56 @@ def config_record(scenario: Scenario, cfg: ScenarioConfig, sweep: Mapping[str, A
         "sweep": dict(sweep or {}),
         "config": to_dict(cfg),
         "versions": versions,
+        runcheck.MACHINE_KEY: runcheck.machine_record(),
     }
     return json.loads(json.dumps(record))  # normalise tuples to lists, as stored
 
 
 def prepare(scenario: Scenario, cfg: ScenarioConfig, out_dir: str | os.PathLike | None, resume: bool = False,
-            sweep: Mapping[str, Any] | None = None) -> Prepared:
+            sweep: Mapping[str, Any] | None = None, threads: int | None = None,
+            check_machine: bool = True) -> Prepared:
     """Check that the run can start, writing nothing: the config as a whole, the files it
-    names, the output location, nobody else writing there, and for ``--resume`` the stored
-    config and the checkpoint (loaded and hash-checked here, so a damaged one stops us now)."""
+    names, the output location (absent, empty, or a run of this project: anything else is
+    refused, ``--resume`` or not), nobody else writing there, and for ``--resume`` the stored
+    config, the machine values (:func:`scenarios.runcheck.check_machine`, with ``threads`` the
+    run will use: default torch's now; ``check_machine=False`` leaves it to the worker), the
+    checkpoint (loaded and hash-checked here, so a damaged one stops us now) and the finished
+    tables' recorded hashes. Only regular files are read."""
     out = Path(out_dir) if out_dir is not None else default_out_dir(cfg)
     check_all(cfg, out)
     state = None
     if out.is_dir():
+        check_lock_path(out)
         who = holder(out)
         if who is not None:
             raise ConfigError(f"run directory {out} is in use by {who}; wait for it to finish or choose another --out")
-    existing = out / rundir.CONFIG
-    if existing.exists():
+        runcheck.refuse_foreign(out, resume)
+    if os.path.lexists(out / rundir.CONFIG):
+        record = runcheck.read_record(out)
         if not resume:
             raise ConfigError(f"--out {out} holds a run already; pass --resume to continue it or choose another --out")
-        try:
-            stored = json.loads(existing.read_text()).get("config", {})
-        except (OSError, ValueError, AttributeError) as exc:
-            raise rundir.DamagedFileError(f"{existing} is damaged ({' '.join(str(exc).split())[:100]}); "
-                                          f"the run cannot be resumed: delete {out} and run again") from None
         now = config_record(scenario, cfg, sweep)["config"]
         # Where the backbone cache lives does not change results (it is keyed by content).
-        stored = {k: v for k, v in stored.items() if k not in NOT_RESULT_KEYS}
+        stored = {k: v for k, v in record["config"].items() if k not in NOT_RESULT_KEYS}
         now = {k: v for k, v in now.items() if k not in NOT_RESULT_KEYS}
         if stored != now:
             diff = _first_difference(stored, now)
             raise ConfigError(f"--resume: {out} was run with a different config ({diff})")
-        if (out / rundir.OLD_CHECKPOINT).exists() and not (out / rundir.CHECKPOINT).exists():
+        if check_machine:
+            runcheck.check_machine(out, record, threads)
+        if (out / rundir.OLD_CHECKPOINT).exists() and not os.path.lexists(out / rundir.CHECKPOINT):
             raise ConfigError(f"--resume: {out / rundir.OLD_CHECKPOINT} is a pickle of an earlier sflsim; "
                               f"it is not loaded (it could run code): delete {out} and run again")
-        if (out / rundir.CHECKPOINT).exists():
+        if os.path.lexists(out / rundir.CHECKPOINT):
             state = rundir.load_checkpoint(out / rundir.CHECKPOINT)
-            for table, _, _ in TABLES:  # the parts written so far are the ones the checkpoint knows
+            for table in runcheck.TABLE_FILES:  # the parts written so far are the ones the checkpoint knows
                 if not (out / table).is_file():
                     rundir.verified_parts(out, table, int(state["round"]), state["parts"][table])
-    elif out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()) and not resume:
-        raise ConfigError(f"--out {out} is not empty and is not a run directory")
-    return Prepared(scenario=scenario, config=cfg, out_dir=out, resume=resume, sweep=dict(sweep or {}), state=state)
+            runcheck.check_finished_files(out, record)
+        else:
+            runcheck.check_unstarted(out)
+    return Prepared(scenario=scenario, config=cfg, out_dir=out, resume=resume, sweep=dict(sweep or {}),
+                    state=state, seen=runcheck.fingerprint(out))
 
 
 def _first_difference(a: Any, b: Any, path: str = "") -> str:
@@ -180,10 +171,6 @@ class RunResult:
     out_dir: Path
     rounds: pd.DataFrame
     resumed_from: int
-
-
-TABLES = ((rundir.EVENTS, "events", EVENT_COLUMNS), (rundir.ROUNDS, "rounds", ROUND_COLUMNS),
-          (rundir.DECISIONS, "decisions", DECISION_COLUMNS), (rundir.CHANNEL, "channel", CHANNEL_COLUMNS))
 
 
 def build(prepared: Prepared, say: Callable[[str], None]):
@@ -213,15 +200,16 @@ def execute(prepared: Prepared, on_round: Callable[[dict, int], None] | None = N
     cfg = prepared.config
     cosim = build(prepared, say)
     out = prepared.out_dir
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        lock = DirectoryLock(out).acquire()
-    except BaseException:
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+        out.mkdir()  # one creator wins; whoever locks first writes, and nobody removes it
+    except FileExistsError:
+        pass
+    lock = DirectoryLock(out).acquire()
     try:
+        if runcheck.fingerprint(out) != prepared.seen:
+            raise ConfigError(f"--out {out} changed between the checks and taking its lock (another "
+                              f"writer?); nothing was written: run the command again")
         return _run_locked(prepared, cosim, on_round, say)
     finally:
         lock.release()
@@ -260,75 +248,14 @@ def _run_locked(prepared: Prepared, cosim, on_round, say) -> RunResult:
     return RunResult(out_dir=out, rounds=pd.read_parquet(out / rundir.ROUNDS), resumed_from=resumed_from)
 
 
-def frame(rows: list[dict], columns: Mapping[str, str]) -> pd.DataFrame:
-    """Rows as a DataFrame with the documented columns, order and dtypes."""
-    data = {name: [row.get(name) for row in rows] for name in columns}
-    df = pd.DataFrame(data)
-    for name, dtype in columns.items():
-        if dtype == "string":
-            df[name] = df[name].astype(object).where(df[name].notna(), "").astype(str)
-        else:
-            df[name] = df[name].astype(dtype)
-    return df
-
-
-def schema(columns: Mapping[str, str]) -> pa.Schema:
-    """The Arrow schema of a table with the documented columns (typed even with no rows)."""
-    return pa.schema([(name, _ARROW[dtype]) for name, dtype in columns.items()])
-
-
-class RunWriter:
-    """Writes a run directory round by round: one new part per table, then the checkpoint.
-
-    Args:
-        out: the run directory (exists; the caller holds its lock).
-        hashes: each table's running hash of its parts so far (from the checkpoint on resume).
-        token_maps: token-map examples already written (from the checkpoint on resume).
-    """
-
-    def __init__(self, out: Path, hashes: Mapping[str, str] | None = None, token_maps: int = 0) -> None:
-        self.out = Path(out)
-        self.hashes = {table: "" for table, _, _ in TABLES}
-        self.hashes.update(hashes or {})
-        self.token_maps = token_maps
-
-    def write_round(self, cosim) -> None:
-        """Append round ``cosim.round``'s rows of every table as new parts, then the checkpoint.
-
-        The rows are taken out of ``cosim.trace`` (it holds one round at a time), so memory and
-        time per round do not grow with the round index. The checkpoint goes last: if we die
-        before it, the resumed run redoes this round and rewrites its parts with the same bytes.
-        """
-        out, trace, r = self.out, cosim.trace, cosim.round
-        for table, attr, columns in TABLES:
-            rows = getattr(trace, attr)
-            sha = rundir.write_part(out, table, r, frame(rows, columns), schema(columns))
-            self.hashes[table] = rundir.chain(self.hashes[table], sha)
-            rows.clear()
-        if len(trace.token_maps) != self.token_maps:
-            self.token_maps = len(trace.token_maps)
-            rundir.write_npz(
-                out / rundir.TOKEN_MAPS,
-                **{key: np.concatenate([m[key] for m in trace.token_maps]) for key in trace.token_maps[0]},
-            )
-        state = cosim.state_dict()
-        state.pop("trace", None)
-        state["token_maps"] = list(trace.token_maps)
-        state["parts"] = dict(self.hashes)
-        rundir.save_checkpoint(out / rundir.CHECKPOINT, state)
-
-    def finish(self, rounds: int) -> None:
-        """Join each table's parts (hash-checked against the checkpoint) into its one file."""
-        for table, _, _ in TABLES:
-            if (self.out / table).is_file():  # joined already (a run killed while removing parts)
-                rundir.remove_parts(self.out, table)
-                continue
-            rundir.join_parts(self.out, table, rundir.verified_parts(self.out, table, rounds, self.hashes[table]))
-
-
 def _remove_stale_temp_files(out: Path) -> None:
-    for tmp in [*out.glob(".*.tmp"), *out.glob(f"*{rundir.PARTS_SUFFIX}/.*.tmp")]:
-        tmp.unlink(missing_ok=True)
+    """Remove the atomic writer's leftovers of this run's own files (no other ``.*.tmp``)."""
+    for tmp in out.glob(".*.tmp"):
+        if runcheck.temp_of(tmp.name, runcheck.RUN_NAMES) and tmp.is_file():
+            tmp.unlink(missing_ok=True)
+    for table in runcheck.TABLE_FILES:
+        for tmp in rundir.parts_dir(out, table).glob(".part-*.tmp"):
+            tmp.unlink(missing_ok=True)
 
 
 def summary(rounds: pd.DataFrame) -> dict:

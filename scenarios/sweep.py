@@ -7,10 +7,16 @@ directory ``<point>/seed=<n>``, made exactly as the run made alone with ``--seed
 independent, so parallelism is the standard library's process pool locally and Ray tasks on a
 cluster; nothing here schedules work itself. A sweep interrupted at any point continues with
 ``--resume``: finished runs are kept, unfinished ones resume from their checkpoints.
+
+A sweep writes only into a folder that is absent, empty or a sweep's (:func:`check_sweep_dir`:
+its grid points' folders, ``sweep.parquet`` and ``sweep.json``), and replaces ``sweep.parquet``
+only when it is the one it wrote (its SHA-256 is in ``sweep.json``); a grid value that would
+name a folder outside the sweep's is refused.
 """
 from __future__ import annotations
 
 import itertools
+import json
 import multiprocessing as mp
 import os
 import sys
@@ -21,16 +27,21 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
+import pyarrow as pa
 
+from analysis.files import NotRegularFileError, read_regular_bytes, sha256_hex
+from analysis.run_integrity import DamagedRunFileError, read_table
 from analysis.tables import to_markdown
-from scenarios import rundir
-from scenarios.lock import DirectoryLock
+from scenarios import runcheck, rundir
+from scenarios.lock import DirectoryLock, check_lock_path
 from scenarios.overrides import ConfigError, parse_assignments
 from scenarios.progress import SweepProgress
 from scenarios.runner import prepare, resolve, summary
 from scenarios.seeds import SEED_KEY, check_seed_options, seed_dir
 
 SWEEP_TABLE = "sweep.parquet"
+SWEEP_RECORD = "sweep.json"  # marks a sweep folder; holds the SHA-256 of the sweep.parquet it wrote
+_SWEEP_NAMES = frozenset({SWEEP_TABLE, SWEEP_RECORD, runcheck.LOCK_FILE})
 
 
 def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
@@ -59,6 +70,8 @@ def grid_points(grid: Mapping[str, Sequence[str]]) -> list[dict[str, str]]:
 
 def point_dir(out: Path, point: Mapping[str, str]) -> Path:
     """``out/<k1=v1,k2=v2>`` (characters outside ``[A-Za-z0-9=,.-_]`` become ``_``)."""
+    for key, value in point.items():
+        runcheck.check_name(str(value), f"--grid {key}")  # names stay inside the sweep folder
     name = ",".join(f"{k}={v}" for k, v in point.items())
     safe = "".join(c if c.isalnum() or c in "=,.-_" else "_" for c in name)
     return out / safe if safe else out
@@ -83,7 +96,7 @@ class Job:
 def plan(scenario, sets: Mapping[str, str], file_values: Mapping[str, Any] | None,
          seed: int | None, grid: Mapping[str, Sequence[str]], out: str | os.PathLike,
          seeds: Sequence[int] | None = None, resume: bool = False,
-         record_sweep: bool = True) -> list[Job]:
+         record_sweep: bool = True, threads: int | None = None) -> list[Job]:
     """Validate every run of the sweep before anything is written.
 
     Args:
@@ -96,6 +109,8 @@ def plan(scenario, sets: Mapping[str, str], file_values: Mapping[str, Any] | Non
         resume: continue runs whose directory exists.
         record_sweep: record the grid values (and seed) in each ``config.json``; False makes
             each run's ``config.json`` that of the same run made alone (``sflsim run --seeds``).
+        threads: torch threads of each worker, checked against a resumed run's (None: each
+            worker checks when it starts).
 
     Raises:
         ConfigError: a bad value anywhere in the grid, conflicting seed options, or a run
@@ -118,7 +133,8 @@ def plan(scenario, sets: Mapping[str, str], file_values: Mapping[str, Any] | Non
             cfg = resolve(scenario, overrides)  # raises ConfigError naming the bad key or value
             done = finished(run_dir, cfg.rounds)
             if not done:
-                prepare(scenario, cfg, run_dir, resume=resume, sweep=recorded if record_sweep else {})
+                prepare(scenario, cfg, run_dir, resume=resume, sweep=recorded if record_sweep else {},
+                        threads=threads, check_machine=threads is not None)
             jobs.append(Job(overrides, run_dir, recorded, done))
     return jobs
 
@@ -157,11 +173,7 @@ def execute(scenario, jobs: Sequence[Job], workers: int = 1, ray_address: str | 
     if workers <= 0:
         raise ConfigError(f"--workers must be > 0, got {workers}")
     ref = scenario.name if scenario.source.startswith("scenarios.") else str(Path(scenario.source).resolve())
-    import torch
-
-    # The torch threads this process was given (``--threads``, default all cores), shared by
-    # the workers: a sweep of one worker computes exactly as ``sflsim run`` with those threads.
-    threads = max(1, torch.get_num_threads() // max(1, workers))
+    threads = worker_threads(workers)
     cwd = os.getcwd()
     todo = [(i, j) for i, j in enumerate(jobs) if not j.finished]
     results: dict[int, dict] = {i: _summary_of(j.run_dir) for i, j in enumerate(jobs) if j.finished}
@@ -195,6 +207,14 @@ def execute(scenario, jobs: Sequence[Job], workers: int = 1, ray_address: str | 
         row["out_dir"] = str(job.run_dir)
         rows.append({**job.sweep, **row})
     return pd.DataFrame(rows)
+
+
+def worker_threads(workers: int) -> int:
+    """The torch threads of each worker: this process's (``--threads``, default all cores)
+    shared by the workers, so a sweep of one worker computes exactly as ``sflsim run``."""
+    import torch
+
+    return max(1, torch.get_num_threads() // max(1, workers))
 
 
 def _run_ray(args: dict, jobs, results: dict, bar: SweepProgress, address: str, workers: int,
@@ -234,14 +254,16 @@ def run_sweep(scenario, base_cfg, sets: Mapping[str, str], file_values: Mapping[
     """Validate every run, then run them all; print the gathered table and save it."""
     if workers <= 0:
         raise ConfigError(f"--workers must be > 0, got {workers}")
-    jobs = plan(scenario, sets, file_values, seed, grid, out, seeds=seeds, resume=resume,
-                record_sweep=record_sweep)
     out = Path(out)
+    check_sweep_dir(out)
+    jobs = plan(scenario, sets, file_values, seed, grid, out, seeds=seeds, resume=resume,
+                record_sweep=record_sweep, threads=worker_threads(workers))
     out.mkdir(parents=True, exist_ok=True)
     with DirectoryLock(out, "sweep directory"):  # one sweep at a time writes a sweep directory
+        check_sweep_dir(out)  # again, under the lock
         table = execute(scenario, jobs, workers=workers, ray_address=ray_address, resume=resume,
                         quiet=quiet, record_sweep=record_sweep)
-        rundir.write_parquet(out / SWEEP_TABLE, table)
+        _write_table(out, table)
     keys = list(grid) + ([SEED_KEY] if seeds is not None else [])
     print(_markdown(table, keys), end="")
     if seeds is not None and len(seeds) > 1 and not quiet:
@@ -249,17 +271,89 @@ def run_sweep(scenario, base_cfg, sets: Mapping[str, str], file_values: Mapping[
     return 0
 
 
+def _sweep_table_hashes(out: Path) -> list[str] | None:
+    """The hashes ``sweep.json`` recorded for ``sweep.parquet`` (None: no sweep.json)."""
+    if not os.path.lexists(out / SWEEP_RECORD):
+        return None
+    try:
+        record = json.loads(read_regular_bytes(out / SWEEP_RECORD))
+        hashes = record["sweep_parquet_sha256"]
+        if record.get("format") != "sflsim-sweep-1" or not isinstance(hashes, list):
+            raise ValueError("not a sweep record")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{out / SWEEP_RECORD} is not a sweep record sflsim wrote "
+                          f"({' '.join(str(exc).split())[:80]}); nothing was written: choose another --out") from None
+    return [str(h) for h in hashes]
+
+
+def check_sweep_dir(out: Path) -> None:
+    """``out`` is absent, empty, or a sweep folder whose ``sweep.parquet`` (if any) this
+    project wrote; writes nothing.
+
+    A sweep folder holds only grid-point folders (``key=value``), ``sweep.parquet``,
+    ``sweep.json`` and the atomic writer's temporary files of those two. A folder from before
+    ``sweep.json`` existed passes if it holds at least one grid point with a run.
+
+    Raises:
+        ConfigError: anything else, with one line naming what is in the way.
+    """
+    if not out.is_dir():
+        return
+    check_lock_path(out)
+    names = runcheck.entries(out)
+    foreign = [n for n in names if not ((out / n).is_dir() and not (out / n).is_symlink() and "=" in n)
+               and not (n in _SWEEP_NAMES and (out / n).is_file() and not (out / n).is_symlink())
+               and not runcheck.temp_of(n, _SWEEP_NAMES)]
+    if foreign:
+        raise ConfigError(f"--out {out} is not empty and is not a sweep directory ({', '.join(foreign[:3])}"
+                          f"{', ...' if len(foreign) > 3 else ''}); nothing was written: choose another --out")
+    hashes = _sweep_table_hashes(out)
+    if os.path.lexists(out / SWEEP_TABLE):
+        points = [n for n in names if "=" in n and os.path.lexists(out / n / rundir.CONFIG)
+                  or any(os.path.lexists(out / n / s / rundir.CONFIG) for s in _seed_dirs(out / n))]
+        ours = (hashes is not None and sha256_hex(read_regular_bytes(out / SWEEP_TABLE)) in hashes
+                or hashes is None and points)
+        if not ours:
+            raise ConfigError(f"{out / SWEEP_TABLE} was not written by this sweep; it is not replaced: "
+                              f"move it away or choose another --out")
+
+
+def _seed_dirs(point: Path) -> list[str]:
+    try:
+        return [n for n in os.listdir(point) if n.startswith("seed=")]
+    except (NotADirectoryError, FileNotFoundError):
+        return []
+
+
+def _write_table(out: Path, table: pd.DataFrame) -> None:
+    """``sweep.parquet``, its hash recorded in ``sweep.json`` first (with the previous one, so a
+    sweep killed between the two writes still knows the file it finds)."""
+    data = rundir.parquet_bytes(pa.Table.from_pandas(table, preserve_index=False))  # as write_parquet
+    previous = (_sweep_table_hashes(out) or [])[:1]
+    rundir.write_json(out / SWEEP_RECORD, {"format": "sflsim-sweep-1",
+                                           "sweep_parquet_sha256": [sha256_hex(data), *previous]})
+    rundir.atomic_write_bytes(out / SWEEP_TABLE, data)
+
+
+def _rounds_of(run_dir: Path) -> pd.DataFrame | None:
+    """The rounds table of a finished run (hash- and schema-checked), None if it has none."""
+    if not (run_dir / rundir.ROUNDS).is_file() or not os.path.lexists(run_dir / rundir.CONFIG):
+        return None
+    record = runcheck.read_record(run_dir)
+    try:
+        return read_table(run_dir, rundir.ROUNDS, record)
+    except (DamagedRunFileError, NotRegularFileError) as exc:
+        raise rundir.DamagedFileError(str(exc)) from None
+
+
 def finished(run_dir: Path, rounds: int) -> bool:
-    """Whether ``run_dir`` holds a run that reached ``rounds`` (its rounds table says so)."""
-    path = run_dir / rundir.ROUNDS
-    if not path.exists():
-        return False
-    df = pd.read_parquet(path)
-    return bool(len(df)) and int(df["round"].max()) >= rounds
+    """Whether ``run_dir`` holds a run that reached ``rounds`` (its checked rounds table says so)."""
+    df = _rounds_of(run_dir)
+    return df is not None and bool(len(df)) and int(df["round"].max()) >= rounds
 
 
 def _summary_of(run_dir: Path) -> dict:
-    s = summary(pd.read_parquet(run_dir / rundir.ROUNDS))
+    s = summary(_rounds_of(run_dir))
     s["out_dir"] = str(run_dir)
     return s
 

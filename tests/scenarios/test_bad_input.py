@@ -132,9 +132,13 @@ def test_existing_run_directory_needs_resume(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
-    (out / "config.json").write_text("{}")
+    # the record a run writes (a config.json sflsim did not write is no run: issue 24)
+    (out / "config.json").write_text('{"scenario": "static-cell", "config": {}, "versions": {"sflsim": "0.1.0"}}')
     assert main(["run", "--out", "out"]) == 2
     assert "holds a run already; pass --resume" in capsys.readouterr().err
+    (out / "config.json").write_text("{}")
+    assert main(["run", "--out", "out"]) == 2
+    assert "its config.json was not written by sflsim" in capsys.readouterr().err
     (tmp_path / "afile").write_text("x")
     assert main(["run", "--out", "afile"]) == 2
     assert "exists and is not a directory" in capsys.readouterr().err

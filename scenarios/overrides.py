@@ -11,15 +11,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import sys
+import tomllib
 import types
 import typing
 from typing import Any, Iterable, Mapping
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 
 class ConfigError(ValueError):

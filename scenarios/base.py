@@ -96,6 +96,9 @@ def build(cfg: ScenarioConfig, status: Callable[[str], None] = lambda m: None) -
     policy = policy_class(cfg.policy).from_config(cfg)
     world_ss, data_ss, learner_ss, select_ss, alloc_ss = np.random.SeedSequence(cfg.seed).spawn(5)
     train, test = load_data(cfg)
+    if cfg.learner.eval_samples > len(test):
+        raise ValueError(f"learner.eval_samples={cfg.learner.eval_samples}: must be <= the {len(test)} "
+                         f"images of the {cfg.dataset} test set")
     if cfg.dataset == "imagefolder" and train.num_classes != cfg.model.num_classes:
         raise ValueError(
             f"model.num_classes must equal the {train.num_classes} class folders of data_root, "

@@ -1,11 +1,13 @@
 """Everything that can be wrong with a run, found before anything is written.
 
-Three checks run after the overrides are applied and before the run directory exists:
+Four checks run after the overrides are applied and before the run directory exists:
 
 * the config as a whole (:func:`check_config`): what each dataclass cannot see alone -- the
   ViT geometry can be built, the images of the data set have the model's size, a local batch
   fits in the data a device holds, the token-map examples fit in the probe set, and one
   training step fits in the machine's memory;
+* the work it asks for (:mod:`scenarios.work`): channel updates, training and evaluation
+  samples under stated bounds, unless ``--force``;
 * the files it names (:func:`check_files`): the data folder, a backbone checkpoint (it loads
   as plain tensors, nothing else), the backbone cache folder;
 * the output location (:func:`check_output`): creatable and writable, not under a file, not
@@ -34,9 +36,14 @@ FORBIDDEN_ROOTS = (Path("/sys"), Path("/proc"), Path("/dev"))
 MEMORY_SHARE = 0.8
 
 
-def check_all(cfg: ScenarioConfig, out: Path | None) -> None:
-    """:func:`check_config`, :func:`check_files` and (if given) :func:`check_output`."""
+def check_all(cfg: ScenarioConfig, out: Path | None, force: bool = False) -> None:
+    """:func:`check_config`, the work bound (:func:`scenarios.work.check_work`, skipped with
+    ``force``), :func:`check_files` and (if given) :func:`check_output`."""
+    from scenarios.work import check_work
+
     check_config(cfg)
+    if not force:
+        check_work(cfg)
     check_files(cfg)
     if out is not None:
         check_output(out)
@@ -119,6 +126,18 @@ def check_config(cfg: ScenarioConfig) -> None:
     if cfg.pretrain.source == "own" and cfg.pretrain.batch_size > cfg.pretrain.public_samples:
         raise ConfigError(f"pretrain.batch_size={cfg.pretrain.batch_size}: must be <= "
                           f"pretrain.public_samples={cfg.pretrain.public_samples}")
+    from scenarios.policies import available, policy_class
+
+    # Every policy's parameter group is checked, used or not, as each field is on its own.
+    try:
+        for policy in (policy_class(cfg.policy), *available()):
+            policy.check_config(cfg, geometry["depth"])
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(" ".join(str(exc).split())) from None
+    if cfg.cache_dir is not None and Path(cfg.cache_dir).exists() and not Path(cfg.cache_dir).is_dir():
+        raise ConfigError(f"cache_dir={cfg.cache_dir}: exists and is not a folder")
     need = step_memory_bytes(cfg, geometry)
     have = available_memory_bytes()
     if have is not None and need > MEMORY_SHARE * have:

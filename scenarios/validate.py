@@ -217,12 +217,40 @@ def _refuse_kernel_fs(path: Path, label: str) -> None:
             raise ConfigError(f"{label}{path}: {root} is a kernel file system, not a place for files")
 
 
+def check_path_text(path: Path, key: str) -> None:
+    """A path the run can write and print: UTF-8 text, each name and the whole within the
+    file system's limits (``NAME_MAX``, ``PATH_MAX``; 255 and 4096 bytes on Linux).
+
+    Raises:
+        ConfigError: a name that is not UTF-8 (bytes the terminal passed through), or too long.
+    """
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{key} {text.encode('utf-8', 'surrogateescape')!r}: not valid UTF-8 text; "
+                          f"use a name in UTF-8") from None
+    full = os.fsencode(os.path.abspath(path))
+    try:  # asked of the current folder: the path itself may be too long to ask about
+        name_max = int(os.pathconf(".", "PC_NAME_MAX"))
+        path_max = int(os.pathconf(".", "PC_PATH_MAX"))
+    except (OSError, ValueError):
+        name_max, path_max = 255, 4096
+    longest = max((len(os.fsencode(p)) for p in Path(os.path.abspath(path)).parts), default=0)
+    if longest > name_max:
+        raise ConfigError(f"{key} {text[:60]}...: a folder name of {longest} bytes, more than the "
+                          f"{name_max} the file system allows")
+    if len(full) >= path_max:
+        raise ConfigError(f"{key} {text[:60]}...: {len(full)} bytes, more than the {path_max} a path may have")
+
+
 def check_output(out: Path, key: str = "--out") -> None:
     """``out`` is an existing folder or can be created, and is writable.
 
     Raises:
         ConfigError: under a file, in /sys, /proc or /dev, or not writable.
     """
+    check_path_text(out, key)
     out = Path(os.path.abspath(out))
     _refuse_kernel_fs(out, f"{key} ")
     if out.exists() and not out.is_dir():

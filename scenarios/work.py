@@ -31,6 +31,10 @@ MAX_TRAIN_SAMPLES = 1e8
 MAX_EVAL_SAMPLES = 1e8
 
 
+LABELS = {"channel_updates": "channel updates", "train_samples": "training samples",
+          "eval_samples": "evaluation samples"}
+
+
 def estimate(cfg: ScenarioConfig) -> dict[str, float]:
     """Upper estimates of the counts of a run of ``cfg`` (see the module docstring)."""
     world = cfg.world
@@ -71,7 +75,7 @@ def check_work(cfg: ScenarioConfig) -> None:
     )
     for name, bound, source in rules:
         if work[name] > bound:
-            raise ConfigError(f"the run would make {work[name]:.3g} {name.replace('_', ' ')} ({source}), "
+            raise ConfigError(f"the run would make {work[name]:.3g} {LABELS[name]} ({source}), "
                               f"more than the bound of {bound:.0e}; check the values, or pass --force")
 
 

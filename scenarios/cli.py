@@ -122,7 +122,7 @@ def _add_seeds_option(p: argparse.ArgumentParser) -> None:
                    help="run once per seed, each in DIR/seed=N: 0,1,2 or 0-9 (not with --seed)")
     p.add_argument("--force", action="store_true",
                    help="run even when the config asks for more work than the stated bounds "
-                        "(channel updates, training and evaluation samples; see `sflsim show`)")
+                        "(1e9 channel updates, 1e8 training or evaluation samples per run)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -176,11 +176,20 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({
         "cut": cut, "curve": curve, "semantic_minus_random": diff, "all_tokens": all_tokens,
         "samples": n, "ranking": args.ranking, "batch_size": args.batch_size, "seed": args.seed,
-        "weights": path.name, "run": Path(args.run).name if args.run else None,
+        "weights": portable_path(path), "run": Path(args.run).name if args.run else None,
         "sha256": hashlib.sha256(data).hexdigest(), "threads": args.threads,
         "seconds": round(seconds, 1), "loadavg": list(os.getloadavg()),
     }))
     return 0
+
+
+def portable_path(path: Path) -> str:
+    """``path`` as a committed result may hold it: relative to the project when inside it,
+    otherwise the file name alone (its SHA-256 is recorded beside it); never a machine's
+    absolute path."""
+    root = Path(__file__).resolve().parents[1]
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else resolved.name
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -148,12 +149,20 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        raw = fh.read()
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # truncated or not gzip at all
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        raise ValueError(f"path {str(path)!r} is damaged, not a readable .gz idx file ({why})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise ValueError(f"path is not an idx file (bad magic number): {str(path)!r}")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise ValueError(f"path {str(path)!r}: idx header of {ndim} dimensions is cut short")
     dims = np.frombuffer(raw, dtype=">i4", count=ndim, offset=4).astype(np.int64)
+    if (dims < 0).any():
+        raise ValueError(f"path {str(path)!r}: idx header has negative sizes {dims.tolist()}")
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     count = int(np.prod(dims))
     offset = 4 + 4 * ndim

@@ -12,6 +12,12 @@ from netsim.mobility import MobilityConfig, StaticConfig
 from netsim.ofdma import OfdmaConfig
 
 
+#: Shortest channel block, s: one 5G NR slot at numerology 4 (240 kHz subcarrier spacing: 14
+#: symbols in 62.5 us; TS 38.211 Table 4.3.2-1). A scheduler sees no channel change within a
+#: slot, so a shorter block is a typo (1e-12 would mean 4e14 updates in a 10-round run).
+MIN_COHERENCE_S = 62.5e-6
+
+
 @dataclass(frozen=True)
 class WorldConfig:
     """Everything that defines a World (with the seed).
@@ -52,6 +58,10 @@ class WorldConfig:
             raise ValueError(f"cell_radius_m must be > 0, got {self.cell_radius_m!r}")
         if not self.coherence_s > 0:
             raise ValueError(f"coherence_s must be > 0, got {self.coherence_s!r}")
+        if self.coherence_s < MIN_COHERENCE_S:
+            raise ValueError(f"coherence_s must be >= {MIN_COHERENCE_S:g} s (one 5G NR slot at 240 kHz "
+                             f"subcarrier spacing, TS 38.211 Table 4.3.2-1; shorter is a typo), "
+                             f"got {self.coherence_s!r}")
         # Physical plausibility: a cell of at most 100 km, a channel block of at most 10 s.
         if not (self.cell_radius_m <= 1e5 and self.coherence_s <= 10.0 and self.num_devices <= 100_000):
             raise ValueError(f"cell_radius_m must be <= 1e5 m, coherence_s <= 10 s and num_devices <= 100000, "

@@ -43,10 +43,9 @@ def backbone(cfg: ScenarioConfig, status: Callable[[str], None] = lambda m: None
     """The backbone weights of ``cfg`` (pretrained once and cached for ``source="own"``)."""
     if cfg.pretrain.source == "own" and train is None:
         train, test = load_data(cfg)
-    if cfg.pretrain.source == "own":
-        status("backbone: loading the pretrained backbone (pretraining it first if it is not cached; ~1 min on 2 cores)")
     from scenarios.backbone import save_cache_file
 
+    on_step = None
     if cfg.pretrain.source == "own":  # a damaged cache entry is removed and rebuilt, never loaded
         from learning.pretrain import cache_key, default_cache_dir, split_public
         from scenarios.validate import hashing_saver, remove_damaged_cache_file
@@ -57,12 +56,41 @@ def backbone(cfg: ScenarioConfig, status: Callable[[str], None] = lambda m: None
         if message:
             status(message)
         save_cache_file = hashing_saver(save_cache_file)
+        if not (folder / f"backbone-{key}.pt").is_file():
+            on_step = _announce_pretraining(cfg, folder / f"backbone-{key}.pt", status)
     state, info = pretrained_backbone(cfg.model, cfg.pretrain, train, test, cache_dir=cfg.cache_dir,
-                                      return_info=True, save=save_cache_file)
+                                      return_info=True, save=save_cache_file, on_step=on_step)
     if info.get("accuracy") is not None:
         how = "cached" if info.get("cached") else f"pretrained in {info.get('seconds', float('nan')):.0f} s"
         status(f"backbone: {how}, accuracy {info['accuracy']:.3f} on its held-out set ({info.get('path')})")
     return state
+
+
+#: Pretraining steps timed before the estimate of the whole is announced.
+TIMED_STEPS = 3
+
+
+def _announce_pretraining(cfg: ScenarioConfig, path: Path, status: Callable[[str], None]):
+    """Say that (and where) the backbone is pretrained now, and, once the first
+    :data:`TIMED_STEPS` steps are timed on this machine, how long the whole will take.
+
+    Returns:
+        The ``on_step(step, total, loss)`` callback that times the steps.
+    """
+    import time
+
+    status(f"backbone: not cached; pretraining it once ({cfg.pretrain.epochs:g} epochs over "
+           f"{cfg.pretrain.public_samples} images), cached in {path} for later runs; "
+           f"timing the first {TIMED_STEPS} steps (`sflsim pretrain {cfg.name}` does this ahead of a run)")
+    start = time.perf_counter()
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        if step == min(TIMED_STEPS, total):
+            per_step_s = (time.perf_counter() - start) / step
+            status(f"backbone: {per_step_s:.2f} s per step measured here: pretraining takes about "
+                   f"{per_step_s * total / 60:.1f} min ({total} steps), once")
+
+    return on_step
 
 
 def partitions(cfg: ScenarioConfig, labels: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
@@ -96,6 +124,9 @@ def build(cfg: ScenarioConfig, status: Callable[[str], None] = lambda m: None) -
     policy = policy_class(cfg.policy).from_config(cfg)
     world_ss, data_ss, learner_ss, select_ss, alloc_ss = np.random.SeedSequence(cfg.seed).spawn(5)
     train, test = load_data(cfg)
+    if cfg.learner.eval_samples > len(test):
+        raise ValueError(f"learner.eval_samples={cfg.learner.eval_samples}: must be <= the {len(test)} "
+                         f"images of the {cfg.dataset} test set")
     if cfg.dataset == "imagefolder" and train.num_classes != cfg.model.num_classes:
         raise ValueError(
             f"model.num_classes must equal the {train.num_classes} class folders of data_root, "

@@ -26,6 +26,8 @@ from typing import Sequence
 # process holds a core; passive waiting costs nothing measurable here. Must precede torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from scenarios.overrides import ascii_int  # noqa: E402  (stdlib only: no torch yet)
+
 EXIT_USAGE = 2
 
 
@@ -41,8 +43,8 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
                    help="change a config value, e.g. --set devices=20 --set world.cell_radius_m=300")
     p.add_argument("--config", dest="config_file", default=None, metavar="FILE.toml",
                    help="read config values from a TOML file (then --set applies on top)")
-    p.add_argument("--seed", type=int, default=None, help="the run's seed (same seed, same bytes)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--seed", type=ascii_int, default=None, help="the run's seed (same seed, same bytes)")
+    p.add_argument("--threads", type=ascii_int, default=None,
                    help="torch CPU threads (default: all cores; results are reproducible for a fixed value)")
 
 
@@ -72,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                    help="a key and the values to sweep; several --grid make a product")
     _add_seeds_option(p)
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=ascii_int, default=1,
                    help="parallel local worker processes (with --ray-address local: its CPUs)")
     p.add_argument("--ray-address", default=None,
                    help="run on Ray: 'local' starts one here, 'auto' or HOST:PORT joins a running "
@@ -86,10 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", default=None,
                    help="train a named backbone recipe (e.g. 'default') into --out instead")
     p.add_argument("--out", default=None, metavar="FILE.safetensors", help="weights file of --recipe")
-    p.add_argument("--public-samples", type=int, default=None,
+    p.add_argument("--public-samples", type=ascii_int, default=None,
                    help="with --recipe: a smaller public split (a quick, smaller run; recorded in the file)")
     p.add_argument("--epochs", type=float, default=None, help="with --recipe: other epoch count (recorded)")
-    p.add_argument("--eval-samples", type=int, default=None, help="with --recipe: test images scored")
+    p.add_argument("--eval-samples", type=ascii_int, default=None, help="with --recipe: test images scored")
     p.add_argument("--data-root", default=None, help="with --recipe: folder holding the data set")
 
     p = sub.add_parser("plot", help="figures and summary.md from run directories")
@@ -118,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_seeds_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", default=None, metavar="SEEDS",
                    help="run once per seed, each in DIR/seed=N: 0,1,2 or 0-9 (not with --seed)")
+    p.add_argument("--force", action="store_true",
+                   help="run even when the config asks for more work than the stated bounds "
+                        "(1e9 channel updates, 1e8 training or evaluation samples per run)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -190,18 +195,20 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "pretrain" and args.recipe is not None:
         return _cmd_pretrain_recipe(args)
     from scenarios.overrides import load_toml, parse_assignments
+    from scenarios.ray_cluster import check_ray_address
+    from scenarios.seeds import check_seed_options, parse_seeds
+
+    # What needs no scenario is checked before the heavy imports (torch, timm): it fails fast.
+    seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) is not None else None
+    check_ray_address(getattr(args, "ray_address", None))
+    sets = parse_assignments(args.sets)
+    file_values = load_toml(args.config_file) if args.config_file else None
+    if seeds is not None:
+        check_seed_options(args.seed, seeds, None, {**(file_values or {}), **sets})
     from scenarios.registry import load
     from scenarios.runner import resolve
 
     scenario = load(args.scenario)
-    sets = parse_assignments(args.sets)
-    file_values = load_toml(args.config_file) if args.config_file else None
-    seeds = None
-    if getattr(args, "seeds", None) is not None:
-        from scenarios.seeds import check_seed_options, parse_seeds
-
-        seeds = parse_seeds(args.seeds)
-        check_seed_options(args.seed, seeds, None, {**(file_values or {}), **sets})
     cfg = resolve(scenario, sets, file_values, seed=args.seed)
     _set_threads(args.threads)
     if args.command == "show":
@@ -220,7 +227,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         grid = parse_grid(args.grid)
         return run_sweep(scenario, cfg, sets, file_values, args.seed, grid, args.out,
                          workers=args.workers, ray_address=args.ray_address, resume=args.resume,
-                         seeds=seeds, quiet=args.quiet)
+                         seeds=seeds, quiet=args.quiet, force=args.force)
     raise AssertionError(args.command)
 
 
@@ -313,9 +320,10 @@ def _cmd_pretrain_recipe(args: argparse.Namespace) -> int:
 def _cmd_run(scenario, cfg, args) -> int:
     from tqdm import tqdm
 
+    from scenarios.progress import summary_table
     from scenarios.runner import execute, prepare, summary
 
-    prepared = prepare(scenario, cfg, args.out, resume=args.resume)
+    prepared = prepare(scenario, cfg, args.out, resume=args.resume, force=args.force)
     if args.dry_run:
         print(f"ok: {cfg.name}/{cfg.policy} would {'resume' if prepared.state else 'write'} {prepared.out_dir}")
         return 0
@@ -342,7 +350,7 @@ def _cmd_run(scenario, cfg, args) -> int:
     if bar is not None:
         bar.close()
     s = summary(result.rounds)
-    print(_summary_table(cfg, s))
+    print(summary_table(cfg, s))
     print(f"run directory: {result.out_dir}")
     return 0
 
@@ -355,7 +363,7 @@ def _cmd_run_seeds(scenario, cfg, sets, file_values, seeds, args) -> int:
 
     out = args.out or str(Path("runs") / f"{cfg.name}-{cfg.policy}-seeds")
     return run_sweep(scenario, cfg, sets, file_values, None, {}, out, resume=args.resume,
-                     seeds=seeds, quiet=args.quiet, record_sweep=False)
+                     seeds=seeds, quiet=args.quiet, record_sweep=False, force=args.force)
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -373,21 +381,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise ValueError(str(exc)) from None
     print(text, end="")
     return 0
-
-
-def _summary_table(cfg, s: dict) -> str:
-    rows = [
-        ("scenario / policy", f"{cfg.name} / {cfg.policy}"),
-        ("rounds", f"{s['rounds']}"),
-        ("accuracy start -> final", f"{s['start_accuracy']:.4f} -> {s['final_accuracy']:.4f}"),
-        ("uplink", f"{s['uplink_bits'] / 1e6:.1f} Mbit"),
-        ("device energy", f"{s['energy_j']:.2f} J"),
-        ("mean round latency", f"{s['mean_latency_s']:.3f} s"),
-        ("simulated time", f"{s['sim_time_s']:.2f} s"),
-        ("dropped / selected", f"{s['dropped']} / {s['selected']}"),
-    ]
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,15 +11,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import sys
+import tomllib
 import types
 import typing
 from typing import Any, Iterable, Mapping
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 
 class ConfigError(ValueError):
@@ -164,7 +159,29 @@ def _show(raw: Any) -> str:
     return raw if isinstance(raw, str) else repr(raw)
 
 
+#: An integer as text: an optional sign and ASCII digits (no "_", no other scripts' digits).
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+#: A number as text: decimal or exponent notation in ASCII, or inf / nan (refused later).
+_FLOAT_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|infinity|nan)", re.IGNORECASE)
 _TRUE = {"1", "true", "yes", "on"}
+
+
+def _plain_digits_hint(text: str) -> str:
+    """Why text Python itself would read as a number is refused ("1_0", "３")."""
+    try:
+        float(text.strip())
+    except ValueError:
+        return ""
+    return " (plain ASCII digits only: no '_', no other scripts' digits)"
+
+
+def ascii_int(text: str) -> int:
+    """An argparse ``type``: an integer in ASCII digits (``int`` also takes "1_0" and "３")."""
+    if not _INT_TEXT.fullmatch(str(text).strip()):
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}{_plain_digits_hint(str(text))}")
+    return int(text)
 _FALSE = {"0", "false", "no", "off"}
 
 
@@ -209,17 +226,20 @@ def convert(raw: Any, hint: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected an integer, got {raw!r}")
         if isinstance(raw, int):
             return raw
-        try:
-            return int(str(raw).strip())
-        except ValueError:
-            raise ConfigError(f"{key}: expected an integer, got {_show(raw)!r}") from None
+        text = str(raw).strip()
+        # int() also takes "1_000" and non-ASCII digits ("３"); a config value is plain digits.
+        if not _INT_TEXT.fullmatch(text):
+            raise ConfigError(f"{key}: expected an integer, got {_show(raw)!r}{_plain_digits_hint(text)}")
+        return int(text)
     if hint is float:
         if isinstance(raw, bool):
             raise ConfigError(f"{key}: expected a number, got {raw!r}")
         try:
+            if not isinstance(raw, (int, float)) and not _FLOAT_TEXT.fullmatch(str(raw).strip()):
+                raise ValueError(raw)  # float() takes "1_0" and non-ASCII digits; we do not
             value = float(raw) if isinstance(raw, (int, float)) else float(str(raw).strip())
         except ValueError:
-            raise ConfigError(f"{key}: expected a number, got {_show(raw)!r}") from None
+            raise ConfigError(f"{key}: expected a number, got {_show(raw)!r}{_plain_digits_hint(str(raw))}") from None
         if not math.isfinite(value):
             raise ConfigError(f"{key}: expected a finite number, got {_show(raw)!r}")
         return value

@@ -1,4 +1,5 @@
-"""Progress of a sweep: one bar over its runs and one summary line per finished run.
+"""Progress of a sweep: one bar over its runs and one summary line per finished run; the
+summary table of one run.
 
 The bar counts runs (done / total), says how many are running and how many wait, and tqdm
 estimates the time left from the rate of runs finished in this session (runs found finished
@@ -103,4 +104,20 @@ class SweepProgress:
         self.close()
 
 
-__all__ = ["SweepProgress", "summary_line"]
+def summary_table(cfg, s: dict) -> str:
+    """The table ``sflsim run`` prints at the end: ``cfg``'s names and its summary ``s``."""
+    rows = [
+        ("scenario / policy", f"{cfg.name} / {cfg.policy}"),
+        ("rounds", f"{s['rounds']}"),
+        ("accuracy start -> final", f"{s['start_accuracy']:.4f} -> {s['final_accuracy']:.4f}"),
+        ("uplink", f"{s['uplink_bits'] / 1e6:.1f} Mbit"),
+        ("device energy", f"{s['energy_j']:.2f} J"),
+        ("mean round latency", f"{s['mean_latency_s']:.3f} s"),
+        ("simulated time", f"{s['sim_time_s']:.2f} s"),
+        ("dropped / selected", f"{s['dropped']} / {s['selected']}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+__all__ = ["SweepProgress", "summary_line", "summary_table"]

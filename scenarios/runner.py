@@ -113,16 +113,17 @@ def config_record(scenario: Scenario, cfg: ScenarioConfig, sweep: Mapping[str, A
 
 def prepare(scenario: Scenario, cfg: ScenarioConfig, out_dir: str | os.PathLike | None, resume: bool = False,
             sweep: Mapping[str, Any] | None = None, threads: int | None = None,
-            check_machine: bool = True) -> Prepared:
+            check_machine: bool = True, force: bool = False) -> Prepared:
     """Check that the run can start, writing nothing: the config as a whole, the files it
     names, the output location (absent, empty, or a run of this project: anything else is
     refused, ``--resume`` or not), nobody else writing there, and for ``--resume`` the stored
     config, the machine values (:func:`scenarios.runcheck.check_machine`, with ``threads`` the
     run will use: default torch's now; ``check_machine=False`` leaves it to the worker), the
     checkpoint (loaded and hash-checked here, so a damaged one stops us now) and the finished
-    tables' recorded hashes. Only regular files are read."""
+    tables' recorded hashes. Only regular files are read. ``force`` skips the bound on the
+    work the config asks for (:mod:`scenarios.work`)."""
     out = Path(out_dir) if out_dir is not None else default_out_dir(cfg)
-    check_all(cfg, out)
+    check_all(cfg, out, force=force)
     state = None
     if out.is_dir():
         check_lock_path(out)
@@ -277,14 +278,15 @@ def summary(rounds: pd.DataFrame) -> dict:
 
 def run_scenario(scenario_ref: str | None, overrides: Mapping[str, Any] | None = None,
                  out_dir: str | os.PathLike | None = None, resume: bool = False,
-                 sweep: Mapping[str, Any] | None = None, seed: int | None = None) -> dict:
+                 sweep: Mapping[str, Any] | None = None, seed: int | None = None,
+                 force: bool = False) -> dict:
     """Resolve, prepare and execute one run without any printing; returns its summary.
 
     This is what a sweep worker (a local process or a Ray task) calls.
     """
     scenario = load(scenario_ref)
     cfg = resolve(scenario, overrides, seed=seed)
-    prepared = prepare(scenario, cfg, out_dir, resume=resume, sweep=sweep)
+    prepared = prepare(scenario, cfg, out_dir, resume=resume, sweep=sweep, force=force)
     result = execute(prepared)
     out = summary(result.rounds)
     out["out_dir"] = str(result.out_dir)

@@ -7,12 +7,16 @@ run made alone with ``--seed n``; the seed directory name is the only thing the 
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from scenarios.overrides import ConfigError
 
 SEED_KEY = "seed"
+#: Most runs one command may plan (seeds x grid points); each is checked before any starts.
+MAX_RUNS = 1000
+_PART = re.compile(r"([0-9]+)(?:-([0-9]+))?")
 
 
 def parse_seeds(text: str, option: str = "--seeds") -> tuple[int, ...]:
@@ -20,24 +24,34 @@ def parse_seeds(text: str, option: str = "--seeds") -> tuple[int, ...]:
 
     Raises:
         ConfigError: empty text, a value that is not a non-negative integer, a range whose end
-            is below its start, or a seed given twice (one line naming ``option`` and the value).
+            is below its start, a seed given twice, or more than :data:`MAX_RUNS` seeds (one
+            line naming ``option`` and the value).
     """
-    seeds: list[int] = []
+    ranges: list[tuple[int, int]] = []
     for part in str(text).split(","):
         part = part.strip()
         if not part:
             continue
-        lo_text, dash, hi_text = part.partition("-")
-        try:
-            lo = int(lo_text)
-            hi = int(hi_text) if dash else lo
-        except ValueError:
-            raise ConfigError(f"{option}: {part!r} is not a seed or a range like 0-9") from None
-        if lo < 0 or hi < lo:
+        match = _PART.fullmatch(part)
+        if match is None:
+            raise ConfigError(f"{option}: {part!r} is not a seed or a range like 0-9 (ASCII digits)")
+        lo = int(match[1])
+        hi = int(match[2]) if match[2] is not None else lo
+        if hi < lo:
             raise ConfigError(f"{option}: {part!r} must be a non-negative seed or a range a-b with a <= b")
+        ranges.append((lo, hi))
+    # Counted before any range is expanded: 0-99999999999999 is refused at once.
+    count = sum(hi - lo + 1 for lo, hi in ranges)
+    if count > MAX_RUNS:
+        raise ConfigError(f"{option} {text}: {count} seeds, more than the {MAX_RUNS} runs one command "
+                          f"may plan; split it into several commands")
+    seeds: list[int] = []
+    seen: set[int] = set()
+    for lo, hi in ranges:
         for seed in range(lo, hi + 1):
-            if seed in seeds:
+            if seed in seen:
                 raise ConfigError(f"{option}: seed {seed} given twice in {text!r}")
+            seen.add(seed)
             seeds.append(seed)
     if not seeds:
         raise ConfigError(f"{option} needs at least one seed, e.g. {option} 0,1,2 or {option} 0-4")
@@ -75,4 +89,4 @@ def seed_dir(base: str | Path, seed: int) -> Path:
     return Path(base) / f"{SEED_KEY}={seed}"
 
 
-__all__ = ["SEED_KEY", "parse_seeds", "check_seed_options", "seed_dir"]
+__all__ = ["SEED_KEY", "MAX_RUNS", "parse_seeds", "check_seed_options", "seed_dir"]

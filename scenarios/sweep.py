@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import multiprocessing as mp
 import os
 import sys
@@ -36,8 +37,9 @@ from scenarios import runcheck, rundir
 from scenarios.lock import DirectoryLock, check_lock_path
 from scenarios.overrides import ConfigError, parse_assignments
 from scenarios.progress import SweepProgress
+from scenarios.ray_cluster import check_ray_address, ray_init
 from scenarios.runner import prepare, resolve, summary
-from scenarios.seeds import SEED_KEY, check_seed_options, seed_dir
+from scenarios.seeds import MAX_RUNS, SEED_KEY, check_seed_options, seed_dir
 
 SWEEP_TABLE = "sweep.parquet"
 SWEEP_RECORD = "sweep.json"  # marks a sweep folder; holds the SHA-256 of the sweep.parquet it wrote
@@ -77,6 +79,53 @@ def point_dir(out: Path, point: Mapping[str, str]) -> Path:
     return out / safe if safe else out
 
 
+def check_run_count(grid: Mapping[str, Sequence[str]], seeds: Sequence[int] | None) -> None:
+    """Refuse a plan of more than :data:`scenarios.seeds.MAX_RUNS` runs (counted, not built)."""
+    count = math.prod(len(v) for v in grid.values()) * (len(seeds) if seeds is not None else 1)
+    if count > MAX_RUNS:
+        shape = " x ".join([f"{len(v)} {k}" for k, v in grid.items()]
+                           + ([f"{len(seeds)} seeds"] if seeds is not None else []))
+        raise ConfigError(f"the sweep would plan {count} runs ({shape}), more than the {MAX_RUNS} one "
+                          f"command may plan; split it into several sweeps")
+
+
+def check_point_dirs(out: Path, points: Sequence[Mapping[str, str]]) -> None:
+    """Every grid point gets its own directory, of a name the file system takes.
+
+    Raises:
+        ConfigError: two points whose directory names are equal (or equal but for case, which
+            one folder on a case-insensitive file system), or a name too long for a folder.
+    """
+    limit = _name_max(out)
+    seen: dict[str, Mapping[str, str]] = {}
+    for point in points:
+        name = point_dir(out, point).name
+        if len(os.fsencode(name)) > limit:
+            raise ConfigError(f"--grid {_point_text(point)}: its directory name is {len(os.fsencode(name))} "
+                              f"bytes, more than the {limit} a folder name may have; use shorter values")
+        other = seen.get(name.casefold())
+        if other is not None:
+            raise ConfigError(f"--grid {_point_text(other)} and {_point_text(point)} would share the run "
+                              f"directory {out / name}; give values that differ in more than case and "
+                              f"punctuation (rename one policy file or class)")
+        seen[name.casefold()] = point
+
+
+def _point_text(point: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in point.items())
+
+
+def _name_max(out: Path) -> int:
+    """Longest folder name (bytes) where ``out`` is or will be (255 where it cannot be asked)."""
+    parent = Path(os.path.abspath(out))
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    try:
+        return int(os.pathconf(parent, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
 @dataclass(frozen=True)
 class Job:
     """One run of a sweep: its overrides, directory, grid values (and seed) and whether it is
@@ -96,7 +145,7 @@ class Job:
 def plan(scenario, sets: Mapping[str, str], file_values: Mapping[str, Any] | None,
          seed: int | None, grid: Mapping[str, Sequence[str]], out: str | os.PathLike,
          seeds: Sequence[int] | None = None, resume: bool = False,
-         record_sweep: bool = True, threads: int | None = None) -> list[Job]:
+         record_sweep: bool = True, threads: int | None = None, force: bool = False) -> list[Job]:
     """Validate every run of the sweep before anything is written.
 
     Args:
@@ -111,6 +160,7 @@ def plan(scenario, sets: Mapping[str, str], file_values: Mapping[str, Any] | Non
             each run's ``config.json`` that of the same run made alone (``sflsim run --seeds``).
         threads: torch threads of each worker, checked against a resumed run's (None: each
             worker checks when it starts).
+        force: skip the bound on each run's work (``--force``).
 
     Raises:
         ConfigError: a bad value anywhere in the grid, conflicting seed options, or a run
@@ -118,8 +168,11 @@ def plan(scenario, sets: Mapping[str, str], file_values: Mapping[str, Any] | Non
     """
     check_seed_options(seed, seeds, grid, {**(file_values or {}), **sets})
     out = Path(out)
+    check_run_count(grid, seeds)
+    points = grid_points(grid)
+    check_point_dirs(out, points)
     jobs = []
-    for point in grid_points(grid):
+    for point in points:
         for s in (seeds if seeds is not None else (None,)):
             overrides = {**(file_values or {}), **sets, **point}
             if seed is not None:
@@ -134,13 +187,13 @@ def plan(scenario, sets: Mapping[str, str], file_values: Mapping[str, Any] | Non
             done = finished(run_dir, cfg.rounds)
             if not done:
                 prepare(scenario, cfg, run_dir, resume=resume, sweep=recorded if record_sweep else {},
-                        threads=threads, check_machine=threads is not None)
+                        threads=threads, check_machine=threads is not None, force=force)
             jobs.append(Job(overrides, run_dir, recorded, done))
     return jobs
 
 
 def _worker(scenario_ref: str, overrides: dict, out_dir: str, resume: bool, record: dict,
-            threads: int, cwd: str | None = None) -> dict:
+            threads: int, cwd: str | None = None, force: bool = False) -> dict:
     import torch
 
     from scenarios.runner import run_scenario
@@ -149,14 +202,14 @@ def _worker(scenario_ref: str, overrides: dict, out_dir: str, resume: bool, reco
         os.chdir(cwd)  # a Ray worker starts elsewhere; relative paths are the driver's
     torch.set_num_threads(threads)
     start = time.perf_counter()
-    result = run_scenario(scenario_ref, overrides, out_dir, resume=resume, sweep=record)
+    result = run_scenario(scenario_ref, overrides, out_dir, resume=resume, sweep=record, force=force)
     result["wall_s"] = time.perf_counter() - start
     return result
 
 
 def execute(scenario, jobs: Sequence[Job], workers: int = 1, ray_address: str | None = None,
             resume: bool = False, quiet: bool = False, record_sweep: bool = True,
-            desc: str = "sweep") -> pd.DataFrame:
+            desc: str = "sweep", force: bool = False) -> pd.DataFrame:
     """Run the unfinished jobs (process pool or Ray) and return one row per job, in job order.
 
     Args:
@@ -169,6 +222,7 @@ def execute(scenario, jobs: Sequence[Job], workers: int = 1, ray_address: str | 
         quiet: no progress bar and no per-run lines.
         record_sweep: as in :func:`plan`.
         desc: the progress bar's label.
+        force: skip the bound on each run's work (as :func:`plan` was told).
     """
     if workers <= 0:
         raise ConfigError(f"--workers must be > 0, got {workers}")
@@ -178,7 +232,7 @@ def execute(scenario, jobs: Sequence[Job], workers: int = 1, ray_address: str | 
     todo = [(i, j) for i, j in enumerate(jobs) if not j.finished]
     results: dict[int, dict] = {i: _summary_of(j.run_dir) for i, j in enumerate(jobs) if j.finished}
     args = {i: (ref, j.overrides, str(j.run_dir), resume or j.run_dir.exists(),
-                j.sweep if record_sweep else {}, threads, cwd) for i, j in todo}
+                j.sweep if record_sweep else {}, threads, cwd, force) for i, j in todo}
     with SweepProgress(len(jobs), done=len(results), quiet=quiet, desc=desc) as bar:
         bar.message(f"{desc}: {len(jobs)} runs ({len(results)} already finished)")
         if ray_address is not None and args:
@@ -219,17 +273,9 @@ def worker_threads(workers: int) -> int:
 
 def _run_ray(args: dict, jobs, results: dict, bar: SweepProgress, address: str, workers: int,
              threads: int) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("--ray-address needs Ray: pip install 'sflsim[ray]'") from None
-    started = not ray.is_initialized()
-    if started:
-        env = {"runtime_env": {"env_vars": {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}}}
-        if address == "local":
-            ray.init(num_cpus=workers * threads, include_dashboard=False, log_to_driver=False, **env)
-        else:
-            ray.init(address=address, log_to_driver=False, **env)
+    started = ray_init(address, workers * threads)
+    import ray
+
     try:
         remote = ray.remote(num_cpus=threads)(_worker)
         pending = {remote.remote(*a): i for i, a in args.items()}
@@ -250,20 +296,30 @@ def run_sweep(scenario, base_cfg, sets: Mapping[str, str], file_values: Mapping[
               seed: int | None, grid: Mapping[str, Sequence[str]], out: str | os.PathLike,
               workers: int = 1, ray_address: str | None = None, resume: bool = False,
               seeds: Sequence[int] | None = None, quiet: bool = False,
-              record_sweep: bool = True) -> int:
+              record_sweep: bool = True, force: bool = False) -> int:
     """Validate every run, then run them all; print the gathered table and save it."""
     if workers <= 0:
         raise ConfigError(f"--workers must be > 0, got {workers}")
+    check_ray_address(ray_address)
     out = Path(out)
     check_sweep_dir(out)
     jobs = plan(scenario, sets, file_values, seed, grid, out, seeds=seeds, resume=resume,
-                record_sweep=record_sweep, threads=worker_threads(workers))
-    out.mkdir(parents=True, exist_ok=True)
-    with DirectoryLock(out, "sweep directory"):  # one sweep at a time writes a sweep directory
-        check_sweep_dir(out)  # again, under the lock
-        table = execute(scenario, jobs, workers=workers, ray_address=ray_address, resume=resume,
-                        quiet=quiet, record_sweep=record_sweep)
-        _write_table(out, table)
+                record_sweep=record_sweep, threads=worker_threads(workers), force=force)
+    # A cluster is joined before anything is written: one that does not answer leaves nothing.
+    joined = ray_address not in (None, "local") and any(not j.finished for j in jobs) \
+        and ray_init(ray_address, workers)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with DirectoryLock(out, "sweep directory"):  # one sweep at a time writes a sweep directory
+            check_sweep_dir(out)  # again, under the lock
+            table = execute(scenario, jobs, workers=workers, ray_address=ray_address, resume=resume,
+                            quiet=quiet, record_sweep=record_sweep, force=force)
+            _write_table(out, table)
+    finally:
+        if joined:
+            import ray
+
+            ray.shutdown()
     keys = list(grid) + ([SEED_KEY] if seeds is not None else [])
     print(_markdown(table, keys), end="")
     if seeds is not None and len(seeds) > 1 and not quiet:
@@ -363,5 +419,6 @@ def _markdown(table: pd.DataFrame, keys: list[str]) -> str:
     return to_markdown(table[[c for c in cols if c in table.columns]])
 
 
-__all__ = ["parse_grid", "grid_points", "point_dir", "plan", "execute", "run_sweep", "finished",
+__all__ = ["parse_grid", "grid_points", "point_dir", "check_run_count", "check_point_dirs",
+           "plan", "execute", "run_sweep", "finished",
            "SWEEP_TABLE"]

@@ -1,11 +1,13 @@
 """Everything that can be wrong with a run, found before anything is written.
 
-Three checks run after the overrides are applied and before the run directory exists:
+Four checks run after the overrides are applied and before the run directory exists:
 
 * the config as a whole (:func:`check_config`): what each dataclass cannot see alone -- the
   ViT geometry can be built, the images of the data set have the model's size, a local batch
   fits in the data a device holds, the token-map examples fit in the probe set, and one
   training step fits in the machine's memory;
+* the work it asks for (:mod:`scenarios.work`): channel updates, training and evaluation
+  samples under stated bounds, unless ``--force``;
 * the files it names (:func:`check_files`): the data folder, a backbone checkpoint (it loads
   as plain tensors, nothing else), the backbone cache folder;
 * the output location (:func:`check_output`): creatable and writable, not under a file, not
@@ -34,9 +36,14 @@ FORBIDDEN_ROOTS = (Path("/sys"), Path("/proc"), Path("/dev"))
 MEMORY_SHARE = 0.8
 
 
-def check_all(cfg: ScenarioConfig, out: Path | None) -> None:
-    """:func:`check_config`, :func:`check_files` and (if given) :func:`check_output`."""
+def check_all(cfg: ScenarioConfig, out: Path | None, force: bool = False) -> None:
+    """:func:`check_config`, the work bound (:func:`scenarios.work.check_work`, skipped with
+    ``force``), :func:`check_files` and (if given) :func:`check_output`."""
+    from scenarios.work import check_work
+
     check_config(cfg)
+    if not force:
+        check_work(cfg)
     check_files(cfg)
     if out is not None:
         check_output(out)
@@ -132,6 +139,18 @@ def check_config(cfg: ScenarioConfig) -> None:
     if cfg.pretrain.source == "own" and cfg.pretrain.batch_size > cfg.pretrain.public_samples:
         raise ConfigError(f"pretrain.batch_size={cfg.pretrain.batch_size}: must be <= "
                           f"pretrain.public_samples={cfg.pretrain.public_samples}")
+    from scenarios.policies import available, policy_class
+
+    # Every policy's parameter group is checked, used or not, as each field is on its own.
+    try:
+        for policy in (policy_class(cfg.policy), *available()):
+            policy.check_config(cfg, geometry["depth"])
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(" ".join(str(exc).split())) from None
+    if cfg.cache_dir is not None and Path(cfg.cache_dir).exists() and not Path(cfg.cache_dir).is_dir():
+        raise ConfigError(f"cache_dir={cfg.cache_dir}: exists and is not a folder")
     need = step_memory_bytes(cfg, geometry)
     have = available_memory_bytes()
     if have is not None and need > MEMORY_SHARE * have:
@@ -211,12 +230,40 @@ def _refuse_kernel_fs(path: Path, label: str) -> None:
             raise ConfigError(f"{label}{path}: {root} is a kernel file system, not a place for files")
 
 
+def check_path_text(path: Path, key: str) -> None:
+    """A path the run can write and print: UTF-8 text, each name and the whole within the
+    file system's limits (``NAME_MAX``, ``PATH_MAX``; 255 and 4096 bytes on Linux).
+
+    Raises:
+        ConfigError: a name that is not UTF-8 (bytes the terminal passed through), or too long.
+    """
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{key} {text.encode('utf-8', 'surrogateescape')!r}: not valid UTF-8 text; "
+                          f"use a name in UTF-8") from None
+    full = os.fsencode(os.path.abspath(path))
+    try:  # asked of the current folder: the path itself may be too long to ask about
+        name_max = int(os.pathconf(".", "PC_NAME_MAX"))
+        path_max = int(os.pathconf(".", "PC_PATH_MAX"))
+    except (OSError, ValueError):
+        name_max, path_max = 255, 4096
+    longest = max((len(os.fsencode(p)) for p in Path(os.path.abspath(path)).parts), default=0)
+    if longest > name_max:
+        raise ConfigError(f"{key} {text[:60]}...: a folder name of {longest} bytes, more than the "
+                          f"{name_max} the file system allows")
+    if len(full) >= path_max:
+        raise ConfigError(f"{key} {text[:60]}...: {len(full)} bytes, more than the {path_max} a path may have")
+
+
 def check_output(out: Path, key: str = "--out") -> None:
     """``out`` is an existing folder or can be created, and is writable.
 
     Raises:
         ConfigError: under a file, in /sys, /proc or /dev, or not writable.
     """
+    check_path_text(out, key)
     out = Path(os.path.abspath(out))
     _refuse_kernel_fs(out, f"{key} ")
     if out.exists() and not out.is_dir():

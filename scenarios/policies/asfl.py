@@ -74,6 +74,14 @@ class ASFL(Policy):
         super().__init__(params)
         self.last = None  # the last round's CutChoice (for inspection)
 
+    @classmethod
+    def check_config(cls, config, depth: int) -> None:
+        """``asfl.min_cut`` must be a cut of the model (a ``max_cut`` above it is clipped)."""
+        params = getattr(config, cls.params_field)
+        if params.min_cut > depth:
+            raise ValueError(f"asfl.min_cut={params.min_cut}: must be <= the model's depth {depth} "
+                             f"(blocks a device can hold)")
+
     def decide(self, view: RoundView) -> Decision:
         m = view.num_devices
         cuts = candidate_cuts(view, self.params)

@@ -268,6 +268,12 @@ class Policy:
         """The policy with its parameters read from the scenario config."""
         return cls(getattr(config, cls.params_field) if cls.params_field else None)
 
+    @classmethod
+    def check_config(cls, config: Any, depth: int) -> None:
+        """Limits of this policy's parameters that depend on the rest of the config (checked
+        before a run starts; ``depth``: the model's transformer blocks). Raise ValueError
+        naming the key and the value. Default: none."""
+
     def decide(self, view: RoundView) -> Decision:
         """Tokens, bandwidth, power and status of every device of ``view``."""
         raise NotImplementedError

@@ -54,12 +54,13 @@ ALLOWED = {
         "num_heads", "uplink_bits_per_value", "downlink_bits_per_value", "eval_tokens",
         "checkpoint")],
     # policy parameters: a zero weight or margin switches a term off, 0 is the first cut,
-    # max_cut=-1 means the model's depth; token budgets and cuts above the model's are clipped
-    # to it (documented), and weights are relative, so a huge one is a choice, not an error
+    # max_cut=-1 means the model's depth; token budgets and a max_cut above the model's are
+    # clipped to it (documented; a min_cut above the depth is refused), and weights are
+    # relative, so a huge one is a choice, not an error
     *[(k, "zero") for k in ("dwell_weight", "emd_weight", "margin_s", "distortion_weight_s", "min_cut")],
     ("max_cut", "negative"),
     *[(k, "large") for k in ("tsflora.tokens", "dwell_weight", "emd_weight", "distortion_weight_s",
-                             "min_cut", "max_cut")],
+                             "max_cut")],
     # any text is a fine name, and "1e30" a fine (if odd) scenario name or cache folder
     ("name", "wrong-type"), ("cache_dir", "wrong-type"),
 }

@@ -17,7 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from learning.data import ImageDataset, dirichlet_partition, iid_partition, load_dataset
+from learning.data import ImageDataset, load_dataset
+from learning.partition import dirichlet_partition, iid_partition
 from learning.federated import Learner
 from learning.pretrain import devices_part, pretrained_backbone
 from netsim.energy import DeviceConfig

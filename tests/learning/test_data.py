@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from learning import data
-from learning.data import ImageDataset, dirichlet_partition, iid_partition, load_dataset, read_idx
+from learning.data import ImageDataset, load_dataset, read_idx
+from learning.partition import dirichlet_partition, iid_partition
 
 
 def write_idx(path, array: np.ndarray) -> None:

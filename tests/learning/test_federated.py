@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from learning.data import iid_partition
+from learning.partition import iid_partition
 from learning.federated import DeviceReport, Learner, LearnerConfig, fedavg
 from learning.split_vit import SplitViT
 

@@ -77,4 +77,4 @@ class GenFV(Policy):
                                     view.global_label_hist, fraction=p.fraction, dwell_weight=p.dwell_weight,
                                     emd_weight=p.emd_weight, margin_s=p.margin_s)
         self.last = selection
-        return Decision.from_allocation(select_and_allocate(view.problem(), selection, "full-tokens"))
+        return Decision.from_allocation(select_and_allocate(view.problem(), selection))

@@ -238,9 +238,11 @@ class Policy:
             the learner's step cost at any cut and bit width (``scenarios.device_inputs``).
         chooses_cut: the decision may cut each device after its own block
             (``Decision.cut_layer``): the learner puts adapters in every block.
-        params_field: the scenario config field holding this policy's parameters (a frozen
-            dataclass, set as ``--set <field>.<name>=...``), or ``None``.
-        params_type: that dataclass; built with its defaults when no parameters are given.
+        params_type: the policy's parameters: a frozen dataclass beside the policy, every
+            field with a default and ``metadata={"help": ..., "unit": ...}``, checked in its
+            ``__post_init__``; or ``None`` for none. The scenario config holds one instance,
+            for the chosen policy only, set as ``--set <name>.<field>=...``.
+        default: the policy a scenario runs unless it says otherwise (exactly one has it).
 
     Args:
         params: the policy's parameters (an instance of ``params_type``), or ``None`` for
@@ -257,16 +259,16 @@ class Policy:
     plans_tokens: ClassVar[bool] = True
     device_inputs: ClassVar[bool] = False
     chooses_cut: ClassVar[bool] = False
-    params_field: ClassVar[str | None] = None
     params_type: ClassVar[type | None] = None
+    default: ClassVar[bool] = False
 
     def __init__(self, params: Any = None) -> None:
         self.params = params if params is not None or self.params_type is None else self.params_type()
 
     @classmethod
     def from_config(cls, config: Any) -> "Policy":
-        """The policy with its parameters read from the scenario config."""
-        return cls(getattr(config, cls.params_field) if cls.params_field else None)
+        """The policy with its parameters read from the scenario config (``policy_params``)."""
+        return cls(config.policy_params)
 
     def decide(self, view: RoundView) -> Decision:
         """Tokens, bandwidth, power and status of every device of ``view``."""

@@ -62,7 +62,6 @@ class GenFV(Policy):
     token_policy = "all"
     plans_tokens = False
     device_inputs = True
-    params_field = "genfv"
     params_type = GenfvParams
 
     def __init__(self, params: GenfvParams | None = None) -> None:

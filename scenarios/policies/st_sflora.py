@@ -14,6 +14,7 @@ class StSFLora(Policy):
                    "bandwidth and power optimised jointly for semantic transmission efficiency")
     reference = ("Qiang, Chang & Min, Semantic-aware Token Selection and Resource Optimization for "
                  "Communication-efficient Split Federated Fine-tuning in Edge Intelligence, arXiv:2605.26120")
+    default = True
 
     def decide(self, view: RoundView) -> Decision:
         return Decision.from_allocation(max_ste(view.problem()))

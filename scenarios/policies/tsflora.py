@@ -53,7 +53,6 @@ class TSFLora(Policy):
     reference = "TSFLora: token-compressed split federated LoRA fine-tuning, arXiv:2605.23988"
     token_policy = "semantic"
     device_inputs = True
-    params_field = "tsflora"
     params_type = TsfloraParams
 
     def decide(self, view: RoundView) -> Decision:

@@ -84,7 +84,7 @@ def key_info(cfg: Any, key: str) -> tuple[Any, Mapping[str, Any]]:
 
 def to_dict(cfg: Any) -> dict:
     """A dataclass tree as plain JSON-able dicts (tuples become lists); the policy's
-    parameters under the policy's name (``{"tsflora": {"tokens": 16, ...}}``), none if it has none."""
+    parameters under the policy's name (``{"<policy>": {"<param>": ...}}``), none if it has none."""
     out = dataclasses.asdict(cfg)
     if PARAMS in out:
         params, group = out.pop(PARAMS), _group_name(cfg)

@@ -61,7 +61,6 @@ class GenFV(Policy):
                  "24(11):11896-11909, 2025; arXiv:2503.19676")
     token_policy = "all"
     plans_tokens = False
-    device_inputs = True
     params_type = GenfvParams
 
     def __init__(self, params: GenfvParams | None = None) -> None:

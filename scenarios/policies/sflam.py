@@ -72,7 +72,6 @@ class SFLAM(Policy):
     token_policy = "all"
     plans_tokens = False
     chooses_cut = True
-    device_inputs = True
     params_type = SflamParams
 
     def __init__(self, params: SflamParams | None = None) -> None:

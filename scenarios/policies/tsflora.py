@@ -52,7 +52,6 @@ class TSFLora(Policy):
                    "(tsflora.tokens, tsflora.bits), equal bandwidth, full power")
     reference = "TSFLora: token-compressed split federated LoRA fine-tuning, arXiv:2605.23988"
     token_policy = "semantic"
-    device_inputs = True
     params_type = TsfloraParams
 
     def decide(self, view: RoundView) -> Decision:

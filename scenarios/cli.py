@@ -17,6 +17,7 @@ and no run directory.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -242,6 +243,9 @@ def _cmd_list(policies: bool = False) -> int:
             print(f"{p.name:<{width}}  {p.description}")
             if p.reference:
                 print(f"{'':<{width}}  ({p.reference})")
+            if p.params_type is not None:
+                keys = ", ".join(f"{p.name}.{f.name}" for f in dataclasses.fields(p.params_type))
+                print(f"{'':<{width}}  parameters: {keys}")
         return 0
     scenarios = available()
     width = max(len(s.name) for s in scenarios)
@@ -375,8 +379,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _summary_table(cfg, s: dict) -> str:
+    from scenarios.policies import policy_class
+
     rows = [
-        ("scenario / policy", f"{cfg.name} / {cfg.policy}"),
+        ("scenario / policy", f"{cfg.name} / {policy_class(cfg.policy).label}"),
         ("rounds", f"{s['rounds']}"),
         ("accuracy start -> final", f"{s['start_accuracy']:.4f} -> {s['final_accuracy']:.4f}"),
         ("uplink", f"{s['uplink_bits'] / 1e6:.1f} Mbit"),

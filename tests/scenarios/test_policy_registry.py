@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -66,24 +67,118 @@ def test_list_policies_prints_every_name_with_its_description(capsys):
         assert policy_class(name).description in line
 
 
-def test_the_readme_policy_runs_as_written(tmp_path, fmnist_dir):
+def test_the_readme_policy_runs_as_written_with_its_parameter(tmp_path, fmnist_dir, capsys):
     path = tmp_path / "my_policy.py"
     path.write_text(readme_policy())
     out = tmp_path / "run"
     # static-cell schedules every device each round (the default paper-cell samples half).
     argv = ["run", "static-cell",
-            *small_args(fmnist_dir, tmp_path / "cache", rounds=2, policy=f"{path}:HalfTokens"),
-            "--out", str(out), "--quiet"]
+            *small_args(fmnist_dir, tmp_path / "cache", rounds=2, policy=f"{path}:TokenShare"),
+            "--set", "token-share.share=0.25", "--out", str(out)]
     assert main(argv) == 0
+    summary = capsys.readouterr().out
+    assert "static-cell / Token share" in summary and str(path) not in summary  # the label, not the file
     decisions = pd.read_parquet(out / "decisions.parquet")
     planned = decisions[decisions["status"] == "ok"]
     assert len(planned) == 6  # 3 devices, 2 rounds
     config = json.loads((out / "config.json").read_text())
     k_max = (config["config"]["model"]["img_size"] // config["config"]["model"]["patch_size"]) ** 2
-    assert (planned["tokens"] == k_max // 2).all()
+    assert (planned["tokens"] == max(1, round(0.25 * k_max))).all()
     assert planned["bandwidth_hz"].nunique() == 1
-    assert config["policy_label"] == "Half tokens"
+    assert config["policy_label"] == "Token share"
+    assert config["config"]["token-share"] == {"share": 0.25}
     assert config["config"]["learner"]["strategy"] == "split-federated"
+    # the README's command line names the same class and key
+    assert "--set policy=my_policy.py:TokenShare --set token-share.share=0.25" in (ROOT / "README.md").read_text()
+
+
+PARAM_POLICY = """
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scenarios.policies import Decision, Policy, register_policy
+
+
+@dataclass(frozen=True)
+class FixedParams:
+    tokens: int = field(default=3, metadata={"help": "patch tokens every device keeps", "unit": "tokens"})
+
+    def __post_init__(self):
+        if isinstance(self.tokens, bool) or not isinstance(self.tokens, int) or self.tokens < 1:
+            raise ValueError(f"tokens must be an integer >= 1, got {self.tokens!r}")
+
+
+DECORATOR
+class Fixed(Policy):
+    name = "NAME"
+    label = "Fixed budget"
+    description = "a fixed token budget, equal bandwidth, full power"
+    reference = "a test"
+    params_type = FixedParams
+
+    def decide(self, view):
+        return Decision(
+            tokens=np.full(view.num_devices, min(self.params.tokens, view.max_tokens)),
+            bandwidth_hz=np.full(view.num_devices, view.total_bandwidth_hz / view.num_devices),
+            power_w=view.max_power_w.copy(), status=np.full(view.num_devices, "ok", dtype=object))
+"""
+
+
+def _planned_tokens(out: Path) -> list[int]:
+    decisions = pd.read_parquet(out / "decisions.parquet")
+    return decisions.loc[decisions["status"] == "ok", "tokens"].tolist()
+
+
+def test_a_users_policy_with_a_typed_parameter_is_one_file(tmp_path, fmnist_dir, capsys):
+    path = tmp_path / "fixed.py"
+    path.write_text(PARAM_POLICY.replace("NAME", "fixed-budget").replace("DECORATOR", ""))
+    policy = f"{path}:Fixed"
+    assert main(["show", "--set", f"policy={policy}", "--set", "fixed-budget.tokens=5"]) == 0
+    shown = capsys.readouterr().out
+    assert "fixed-budget.tokens = 5  [tokens]  # patch tokens every device keeps" in shown
+    for bad, message in (("fixed-budget.tokens=0", "fixed-budget.tokens=0: tokens must be an integer >= 1, got 0"),
+                         ("fixed-budget.tokens=x", "fixed-budget.tokens: expected an integer, got 'x'"),
+                         ("fixed-budget.tokns=2", "unknown key 'fixed-budget.tokns'; did you mean fixed-budget.tokens?")):
+        assert main(["show", "--set", f"policy={policy}", "--set", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"sflsim: error: {message}", err
+    out = tmp_path / "run"
+    argv = ["run", "static-cell", *small_args(fmnist_dir, tmp_path / "cache", rounds=1, policy=policy),
+            "--set", "fixed-budget.tokens=2", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    assert _planned_tokens(out) == [2, 2, 2]
+
+
+def test_a_shipped_policy_with_a_typed_parameter_is_one_file(tmp_path, fmnist_dir, monkeypatch):
+    # A new module in a folder the package searches: nothing else is edited.
+    import scenarios.policies as package
+    from scenarios.policies import registry
+
+    folder = tmp_path / "more_policies"
+    folder.mkdir()
+    (folder / "fixed_budget.py").write_text(PARAM_POLICY.replace("NAME", "fixed-budget")
+                                            .replace("DECORATOR", "@register_policy"))
+    monkeypatch.setattr(package, "__path__", [*package.__path__, str(folder)])
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.delitem(sys.modules, "scenarios.policies.fixed_budget", raising=False)
+    assert "fixed-budget" in names()
+    out = tmp_path / "run"
+    argv = ["run", "static-cell", *small_args(fmnist_dir, tmp_path / "cache", rounds=1, policy="fixed-budget"),
+            "--set", "fixed-budget.tokens=4", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    assert _planned_tokens(out) == [4, 4, 4]
+    monkeypatch.delitem(sys.modules, "scenarios.policies.fixed_budget", raising=False)
+
+
+def test_a_parameter_of_a_policy_not_chosen_is_refused_naming_the_chosen_one(capsys):
+    assert main(["show", "--set", "policy=equal", "--set", "tsflora.tokens=4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("sflsim: error: unknown key 'tsflora.tokens': policy tsflora is not the chosen policy "
+                   "(policy=equal); set policy=tsflora to use its parameters"), err
+    assert main(["show", "--set", "policy=tsflora", "--set", "tsflora.tokens=4"]) == 0
+    shown = capsys.readouterr().out
+    assert "tsflora.tokens = 4  [tokens]" in shown and "sflam." not in shown
 
 
 @pytest.mark.parametrize("ref, fragment", [

@@ -280,7 +280,8 @@ class Decision:
             other = np.flatnonzero(arrays["cut_layer"].astype(float) != view.model_cut)
             if other.size:
                 j = int(other[0])
-                refuse(j, f"cut_layer={_show(arrays['cut_layer'][j])} differs from the configured cut {view.model_cut}; "
+                refuse(j, f"cut_layer={_show(arrays['cut_layer'][j])} differs from the configured cut "
+                          f"{view.model_cut}; "
                           f"a policy that chooses cuts sets chooses_cut = True")
         band = float(view.total_bandwidth_hz)
         bw, pw = arrays["bandwidth_hz"].astype(float), arrays["power_w"].astype(float)

@@ -139,7 +139,8 @@ def test_a_users_policy_with_a_typed_parameter_is_one_file(tmp_path, fmnist_dir,
     assert "fixed-budget.tokens = 5  [tokens]  # patch tokens every device keeps" in shown
     for bad, message in (("fixed-budget.tokens=0", "fixed-budget.tokens=0: tokens must be an integer >= 1, got 0"),
                          ("fixed-budget.tokens=x", "fixed-budget.tokens: expected an integer, got 'x'"),
-                         ("fixed-budget.tokns=2", "unknown key 'fixed-budget.tokns'; did you mean fixed-budget.tokens?")):
+                         ("fixed-budget.tokns=2",
+                          "unknown key 'fixed-budget.tokns'; did you mean fixed-budget.tokens?")):
         assert main(["show", "--set", f"policy={policy}", "--set", bad]) == 2
         err = capsys.readouterr().err.strip()
         assert err == f"sflsim: error: {message}", err

@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from netsim.allocation import random_problem, solve  # noqa: E402
+from netsim.allocation import exhaustive, max_ste, random_problem  # noqa: E402
 from netsim.allocation.core import exact_radio, screen  # noqa: E402
 
 
@@ -37,11 +37,11 @@ def time_solves(n: int, instances: int, repeats: int, seed: int) -> dict:
     best, raw, cpu = [], [], []
     for j in range(instances):
         problem = random_problem(np.random.default_rng([seed, n, j]), n, 64)
-        solve(problem)  # warm-up (first-call allocations)
+        max_ste(problem)  # warm-up (first-call allocations)
         runs = []
         for _ in range(repeats):
             t0, c0 = time.perf_counter(), time.process_time()
-            solve(problem, "st-sflora")
+            max_ste(problem)
             runs.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
         best.append(min(runs))
@@ -61,10 +61,10 @@ def optimality_gap(instances: int, seed: int) -> dict:
     for j in range(instances):
         problem = random_problem(np.random.default_rng([seed, 3, j]), 3, 64)
         t0 = time.perf_counter()
-        ref = solve(problem, "exhaustive")
+        ref = exhaustive(problem)
         t_ex.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        got = solve(problem, "st-sflora")
+        got = max_ste(problem)
         t_st.append(time.perf_counter() - t0)
         if ref.ste > 0:
             gaps.append(1.0 - got.ste / ref.ste)
@@ -121,7 +121,7 @@ def cvxpy_comparison(instances: int, seed: int, n: int = 100) -> dict:
     for j in range(instances):
         problem = random_problem(np.random.default_rng([seed, 7, j]), n, 64)
         # The token vector ST-SFLora chooses: realistic, and feasible by construction.
-        chosen = solve(problem)
+        chosen = max_ste(problem)
         prep, _ = screen(problem, chosen.ok)
         kidx = chosen.tokens[chosen.ok] - problem.min_tokens
         exact_radio(prep, kidx)  # warm-up
@@ -134,7 +134,7 @@ def cvxpy_comparison(instances: int, seed: int, n: int = 100) -> dict:
         full_runs = []
         for _ in range(3):
             t0 = time.perf_counter()
-            solve(problem)
+            max_ste(problem)
             full_runs.append(time.perf_counter() - t0)
         tau_cvx, wall, solver_s, status = cvxpy_radio(problem, prep.idx, prep.ks[kidx])
         statuses.append(status)

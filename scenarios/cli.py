@@ -17,6 +17,7 @@ and no run directory.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -249,6 +250,9 @@ def _cmd_list(policies: bool = False) -> int:
             print(f"{p.name:<{width}}  {p.description}")
             if p.reference:
                 print(f"{'':<{width}}  ({p.reference})")
+            if p.params_type is not None:
+                keys = ", ".join(f"{p.name}.{f.name}" for f in dataclasses.fields(p.params_type))
+                print(f"{'':<{width}}  parameters: {keys}")
         return 0
     scenarios = available()
     width = max(len(s.name) for s in scenarios)
@@ -258,18 +262,17 @@ def _cmd_list(policies: bool = False) -> int:
 
 
 def _cmd_show(cfg) -> int:
-    from scenarios.overrides import field_paths
+    """Every key with its value, unit and help; the chosen policy's parameters under its name;
+    keys that follow another (``DERIVED_KEYS``) are marked, since ``--set`` refuses them."""
+    from scenarios.config import DERIVED_KEYS
+    from scenarios.overrides import field_paths, key_info
 
     for key in field_paths(cfg):
-        value, meta = cfg, {}
-        for part in key.split("."):
-            # A scenario's Config redeclares fields with new defaults: help comes from the base.
-            meta = next((c.__dataclass_fields__[part].metadata for c in type(value).__mro__
-                         if part in getattr(c, "__dataclass_fields__", {})
-                         and c.__dataclass_fields__[part].metadata), {})
-            value = getattr(value, part)
+        value, meta = key_info(cfg, key)
         unit = f"  [{meta['unit']}]" if meta.get("unit") else ""
         note = f"  # {meta['help']}" if meta.get("help") else ""
+        if key in DERIVED_KEYS:
+            note = f"  # derived: follows {DERIVED_KEYS[key]} (set {DERIVED_KEYS[key]} instead)"
         print(f"{key} = {value!r}{unit}{note}")
     return 0
 

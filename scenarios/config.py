@@ -15,12 +15,7 @@ from learning.pretrain import PretrainConfig
 from learning.scenes import SceneConfig
 from learning.split_vit import SplitViTConfig
 from netsim.world import WorldConfig
-from scenarios.policies import policy_class
-from scenarios.policies.asfl import AsflParams
-from scenarios.policies.genfv import GenfvParams
-from scenarios.policies.sflam import SflamParams
-from scenarios.policies.st_sflora import StSFLora
-from scenarios.policies.tsflora import TsfloraParams
+from scenarios.policies import default_policy, policy_class
 
 DATASET_CLASSES = {"fashion-mnist": 10, "fashion-scenes": 10, "cifar10": 10, "cifar100": 100}
 DATASETS = ("fashion-mnist", "fashion-scenes", "cifar10", "cifar100", "imagefolder")
@@ -33,6 +28,8 @@ DERIVED_KEYS = {
     "learner.per_device_cut": "policy",
     "model.num_classes": "dataset",
 }
+#: The field holding the chosen policy's parameters; its keys are ``<policy name>.<param>``.
+POLICY_PARAMS = "policy_params"
 
 
 def _f(default: Any = dataclasses.MISSING, help: str = "", unit: str = "", **kw: Any):
@@ -101,7 +98,8 @@ class ScenarioConfig:
     name: str = _f("custom", "scenario name (recorded in the run)")
     rounds: int = _f(10, "federated rounds after the starting evaluation", "rounds")
     devices: int = _f(10, "devices in the world (N)", "devices")
-    policy: str = _f(StSFLora.name, "a registered policy (sflsim list --policies) or path/to/file.py:Class")
+    policy: str = _f(help="a registered policy (sflsim list --policies) or path/to/file.py:Class",
+                     default_factory=default_policy)
     seed: int = _f(0, "the one seed of the run; same seed and config give identical files")
     deadline_s: float = _f(3.0, "per-round deadline from the round start", "s")
     train_samples_per_device: int = _f(500, "cap on each device's local data set", "samples")
@@ -123,10 +121,8 @@ class ScenarioConfig:
     learner: LearnerConfig = _f(help="local training, token selection, quantisation, evaluation",
                                 default_factory=lambda: LearnerConfig(optimizer="sgd", lr=0.02))
     pretrain: PretrainConfig = _f(help="where the backbone weights come from", default_factory=PretrainConfig)
-    tsflora: TsfloraParams = _f(help="TSFLora's token budget and bit width", default_factory=TsfloraParams)
-    sflam: SflamParams = _f(help="SFLAM's bit widths and distortion weight", default_factory=SflamParams)
-    asfl: AsflParams = _f(help="ASFL's range of cut layers", default_factory=AsflParams)
-    genfv: GenfvParams = _f(help="GenFV's selection share and score weights", default_factory=GenfvParams)
+    policy_params: Any = _f(None, "the chosen policy's parameters (its params_type), set as --set "
+                            "<policy name>.<param>=...; None builds its defaults")
 
     def __post_init__(self) -> None:
         for name in ("rounds", "devices", "train_samples_per_device", "eval_every", "min_samples_per_device"):
@@ -138,6 +134,7 @@ class ScenarioConfig:
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         policy = policy_class(self.policy)  # ValueError naming the valid policies
+        self._check_policy_params(policy)
         if not (isinstance(self.deadline_s, (int, float)) and math.isfinite(self.deadline_s) and self.deadline_s > 0):
             raise ValueError(f"deadline_s must be a finite number > 0, got {self.deadline_s!r}")
         if not 0 < self.sample_fraction <= 1:
@@ -177,3 +174,19 @@ class ScenarioConfig:
         classes = DATASET_CLASSES.get(self.dataset)
         if classes is not None and self.model.num_classes != classes:
             object.__setattr__(self, "model", dataclasses.replace(self.model, num_classes=classes))
+
+    def _check_policy_params(self, policy: type) -> None:
+        """The chosen policy's parameters: its ``params_type`` (defaults when None), or None."""
+        params, kind = self.policy_params, policy.params_type
+        if kind is None:
+            if params is not None:
+                raise ValueError(f"policy {policy.name} takes no parameters, got {params!r}")
+            return
+        if policy.name in {f.name for f in dataclasses.fields(self)}:
+            raise ValueError(f"policy name {policy.name!r} is also a config key; rename the policy")
+        if params is None:
+            object.__setattr__(self, POLICY_PARAMS, kind())
+        elif type(params) is not kind:
+            raise ValueError(f"the parameters of policy {policy.name} must be a {kind.__name__}, "
+                             f"got {type(params).__name__}")
+

@@ -32,7 +32,7 @@ from scenarios.costs import CostModel
 from scenarios.device_inputs import with_device_inputs
 from scenarios.planning import (PlanSettings, estimated_round_s, expected_gain, plan_record, planning_gain,
                                 round_budget_j, round_view, select, whole_rbs)
-from scenarios.policies import Decision, Policy, RoundView
+from scenarios.policies import Decision, InvalidDecision, Policy, RoundView
 from scenarios.trace import DeviceRound, Trace, channel_rows, decision_rows, event_row, round_row
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -234,19 +234,27 @@ class CoSimulation:
                 eff = expected_gain(state, full_b, full_p, radio, self.world.config.channel)
                 gain[idx[ok]] = eff[idx[ok]] * db_to_lin(-self.plan.fading_margin_db)
             view = round_view(state, idx, gain, self.costs, self.plan, radio, self.alloc_rng, retention_of)
-            if self.policy.device_inputs:
-                view = with_device_inputs(view, state, self.learner, self.costs, radio, gain)
-            decision = self.policy.decide(view)
-            self._check(decision, idx.size)
+            view = with_device_inputs(view, state, self.learner, self.costs, radio, gain)
+            decision = self._decide(view)
         if self.policy.plans_tokens:
             view.retention  # the realised STE uses the curves of the plan (cached if the policy read them)
         return decision, view
 
-    def _check(self, decision: Decision, m: int) -> None:
-        for name in ("tokens", "bandwidth_hz", "power_w", "status"):
-            if np.shape(getattr(decision, name)) != (m,):
-                raise ValueError(f"policy {self.policy.name}: Decision.{name} must have shape ({m},), "
-                                 f"got {np.shape(getattr(decision, name))}")
+    def _decide(self, view: RoundView) -> Decision:
+        """The policy's decision for ``view``, checked (:meth:`Decision.check`) before anything
+        uses it; an exception inside ``decide()`` is the policy's, reported in one line."""
+        name = self.policy.name
+        try:
+            decision = self.policy.decide(view)
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a user's policy may raise anything
+            text = " ".join(str(exc).split())[:300]
+            raise InvalidDecision(f"policy {name}: decide() raised {type(exc).__name__}: {text}") from exc
+        if not isinstance(decision, Decision):
+            raise InvalidDecision(f"policy {name}: decide() must return a Decision, got {type(decision).__name__}")
+        decision.check(view, self.policy)
+        return decision
 
     # ------------------------------------------------------------------ helpers
     def device_plan(self, report: DeviceReport, bandwidth_hz: float, power_w: float) -> DevicePlan:

@@ -5,7 +5,8 @@ compute costs at the configured cut. Policies that choose a cut per device (adap
 a bit width (quantised uploads) or the participants (dwell time and label skew) need more:
 each device's CPU, its capacitance, the server's speed, a downlink rate, how long it stays in
 the cell, its label histogram, and the learner's measured step cost at any cut, token budget
-and bit width. :func:`with_device_inputs` adds them to the view.
+and bit width. :func:`with_device_inputs` adds them to every view; what costs something (the
+step cost at another cut or width, the label histograms) is computed only when a policy reads it.
 """
 from __future__ import annotations
 
@@ -35,13 +36,12 @@ def with_device_inputs(view: RoundView, state: ChannelState, learner: Learner, c
         gain: ``[N]`` the planned gain of every device.
 
     Returns:
-        A new view (the original is frozen); its ``step_cost_of`` measures on first use and
-        the learner caches each shape.
+        A new view (the original is frozen); its ``step_cost_of`` measures on first use (the
+        learner caches each shape) and its label histograms are counted on first use.
     """
     idx = view.devices
     strategy = learner.strategy
     expected = estimated_round_s(state, gain, costs, radio, strategy.communicates, strategy.split)
-    hist = learner.label_histograms()
     batch = learner.config.batch_size
 
     def step_cost_of(tokens: int, cut: int, bits: int | None) -> StepCost:
@@ -59,7 +59,6 @@ def with_device_inputs(view: RoundView, state: ChannelState, learner: Learner, c
         depth=int(learner.model.depth),
         time_left_s=np.asarray(state.time_left_s, dtype=float)[idx],
         expected_round_s=np.asarray(expected, dtype=float)[idx],
-        label_hist=hist[idx],
-        global_label_hist=hist.sum(axis=0),
+        label_hists_of=learner.label_histograms,
         step_cost_of=step_cost_of,
     )

@@ -4,11 +4,16 @@ A scenario config is a tree of frozen dataclasses. ``--set world.cell_radius_m=3
 field by its dotted path; the text is converted to the field's declared type and the new tree is
 built with :func:`dataclasses.replace`, so every dataclass re-validates itself in
 ``__post_init__``. Errors are :class:`ConfigError` with one line naming the key, the value and
-the valid choices.
+the valid choices (for an unknown key, the closest valid ones).
+
+The chosen policy's parameters are one group named after the policy (``tsflora.tokens``),
+resolved against that policy's ``params_type``; a parameter of a policy that is not chosen is
+refused, naming the one that is.
 """
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import re
 import tomllib
@@ -21,12 +26,33 @@ class ConfigError(ValueError):
     """A config key or value that cannot be used; the message is one line for the user."""
 
 
+class _UnknownKey(ConfigError):
+    """A key no field of the config has (the message is completed with the closest keys)."""
+
+
+#: The ScenarioConfig field holding the chosen policy's parameters (scenarios.config.POLICY_PARAMS).
+PARAMS = "policy_params"
+
+
+def _group_name(cfg: Any) -> str | None:
+    """The key of ``cfg``'s policy parameter group (the policy's name), or None if it has none."""
+    if PARAMS not in {f.name for f in dataclasses.fields(cfg)} or getattr(cfg, PARAMS) is None:
+        return None
+    from scenarios.policies import policy_class
+
+    return policy_class(cfg.policy).name
+
+
 def field_paths(cfg: Any, prefix: str = "") -> list[str]:
-    """All settable dotted keys of a dataclass tree, in declaration order."""
+    """All settable dotted keys of a dataclass tree, in declaration order (the policy's
+    parameters under the policy's name)."""
     keys: list[str] = []
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
-        path = f"{prefix}{f.name}"
+        name = _group_name(cfg) if f.name == PARAMS else f.name
+        if name is None:
+            continue
+        path = f"{prefix}{name}"
         if dataclasses.is_dataclass(value):
             keys.extend(field_paths(value, prefix=path + "."))
         else:
@@ -34,9 +60,32 @@ def field_paths(cfg: Any, prefix: str = "") -> list[str]:
     return keys
 
 
+def key_info(cfg: Any, key: str) -> tuple[Any, Mapping[str, Any]]:
+    """``(value, field metadata)`` of the dotted ``key`` of :func:`field_paths`.
+
+    A scenario's Config redeclares fields with new defaults: the metadata comes from the first
+    class of the MRO that has any.
+    """
+    value: Any = cfg
+    meta: Mapping[str, Any] = {}
+    for part in key.split("."):
+        name = PARAMS if dataclasses.is_dataclass(value) and part == _group_name(value) else part
+        meta = next((c.__dataclass_fields__[name].metadata for c in type(value).__mro__
+                     if name in getattr(c, "__dataclass_fields__", {})
+                     and c.__dataclass_fields__[name].metadata), {})
+        value = getattr(value, name)
+    return value, meta
+
+
 def to_dict(cfg: Any) -> dict:
-    """A dataclass tree as plain JSON-able dicts (tuples become lists)."""
-    return dataclasses.asdict(cfg)
+    """A dataclass tree as plain JSON-able dicts (tuples become lists); the policy's
+    parameters under the policy's name (``{"<policy>": {"<param>": ...}}``), none if it has none."""
+    out = dataclasses.asdict(cfg)
+    if PARAMS in out:
+        params, group = out.pop(PARAMS), _group_name(cfg)
+        if group is not None:
+            out[group] = params
+    return out
 
 
 def parse_assignments(items: Iterable[str], option: str = "--set") -> dict[str, str]:
@@ -89,22 +138,92 @@ def apply_overrides(cfg: Any, overrides: Mapping[str, Any]) -> Any:
     is accepted either way round).
     """
     tree: dict[str, Any] = {}
+    policy, group, params = _policy_group(cfg, overrides)
+    group_keys: dict[str, Any] = {}
     for key, raw in overrides.items():
-        value = _convert_key(cfg, key.split("."), raw, key)
-        node = tree
         parts = key.split(".")
+        try:
+            if group is not None and parts[0] == group:
+                if len(parts) == 1:
+                    example = dataclasses.fields(params)[0].name
+                    raise ConfigError(f"{key!r} is a group of settings; set one of its keys, e.g. {key}.{example}=...")
+                group_keys[key] = (_convert_key(params, parts[1:], raw, key), raw)
+                continue
+            if parts[0] == PARAMS:
+                raise _UnknownKey(key)
+            value = _convert_key(cfg, parts, raw, key)
+        except _UnknownKey:
+            _refuse_unknown(cfg, policy, key, field_paths(params, f"{group}.") if group else [])
+        node = tree
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = (key, raw, value)
+    if params is not None and (group_keys or params is not getattr(cfg, PARAMS)):
+        # the chosen policy's parameters, rebuilt once with all of their keys (or its defaults)
+        params_tree: dict[str, Any] = {}
+        for key, (value, raw) in group_keys.items():
+            node = params_tree
+            parts = key.split(".")[1:]
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = (key, raw, value)
+        tree[PARAMS] = (group, "", _rebuild(params, params_tree) if params_tree else params)
+    elif policy is not None and params is None and "policy" in overrides:
+        tree[PARAMS] = ("policy", overrides["policy"], None)  # a policy without parameters
     return _rebuild(cfg, tree)
+
+
+def _policy_group(cfg: Any, overrides: Mapping[str, Any]) -> tuple[Any, str | None, Any]:
+    """``(policy class, its group key, the parameters to start from)`` after ``overrides``.
+
+    The parameters start from ``cfg``'s when the policy stays the same, from the new policy's
+    defaults when it changes; ``(None, None, None)`` for a config without policy parameters.
+    """
+    if PARAMS not in {f.name for f in dataclasses.fields(cfg)}:
+        return None, None, None
+    from scenarios.policies import policy_class
+
+    ref = overrides.get("policy", cfg.policy)
+    try:
+        policy = policy_class(convert(ref, str, "policy"))
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(f"policy={_show(ref)}: {_one_line(exc)}") from None
+    if policy.params_type is None:
+        return policy, None, None
+    current = getattr(cfg, PARAMS)
+    params = current if type(current) is policy.params_type else policy.params_type()
+    return policy, policy.name, params
+
+
+def _refuse_unknown(cfg: Any, policy: Any, key: str, group_keys: list[str]) -> None:
+    """Raise the one-line error for an unknown ``key``: a parameter of a policy that is not
+    chosen, or the closest valid keys (``group_keys``: those of the chosen policy's group)."""
+    head = key.split(".", 1)[0]
+    if "." in key and policy is not None:
+        from scenarios.policies import names, policy_class
+
+        if head in names() and head != policy.name:
+            other = policy_class(head)
+            what = "takes no parameters" if other.params_type is None else "is not the chosen policy"
+            raise ConfigError(f"unknown key {key!r}: policy {head} {what} (policy={policy.name}); "
+                              f"set policy={head} to use its parameters")
+        if head == policy.name and policy.params_type is None:
+            raise ConfigError(f"unknown key {key!r}: policy {head} takes no parameters")
+    valid = [k for k in field_paths(cfg) if k.split(".", 1)[0] != _group_name(cfg)] + group_keys
+    close = difflib.get_close_matches(key, valid, n=3, cutoff=0.8)
+    leaf = key.rsplit(".", 1)[-1]
+    close += [k for k in valid if k.rsplit(".", 1)[-1] == leaf and k not in close]
+    hint = f"did you mean {' or '.join(close[:3])}?" if close else "sflsim show lists every key"
+    raise ConfigError(f"unknown key {key!r}; {hint}")
 
 
 def _convert_key(cfg: Any, parts: list[str], raw: Any, full_key: str) -> Any:
     names = {f.name: f for f in dataclasses.fields(cfg)}
     head = parts[0]
-    if head not in names:
-        valid = ", ".join(_choices(cfg, full_key, parts))
-        raise ConfigError(f"unknown key {full_key!r}; valid keys: {valid}")
+    if head not in names or head == PARAMS:
+        raise _UnknownKey(full_key)
     current = getattr(cfg, head)
     if len(parts) > 1:
         if not dataclasses.is_dataclass(current):
@@ -147,12 +266,6 @@ def _culprit(leaves: list[tuple[str, Any]], message: str) -> str:
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= 300 else text[:297] + "..."
-
-
-def _choices(cfg: Any, full_key: str, parts: list[str]) -> list[str]:
-    depth = len(full_key.split(".")) - len(parts)
-    prefix = ".".join(full_key.split(".")[:depth])
-    return field_paths(cfg, prefix=f"{prefix}." if prefix else "")
 
 
 def _show(raw: Any) -> str:

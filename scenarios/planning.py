@@ -17,6 +17,7 @@ and the policy decides again (:func:`expected_gain`).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -238,5 +239,5 @@ def whole_rbs(decision: Decision, view: RoundView, costs: CostModel, radio: Ofdm
     status = np.asarray(decision.status, dtype=object).copy()
     status[ok] = rb.status[ok]
     bandwidth = np.where(ok, rb.bandwidth_hz, np.asarray(decision.bandwidth_hz, dtype=float))
-    return Decision(tokens=k, bandwidth_hz=bandwidth, power_w=np.asarray(decision.power_w, dtype=float),
-                    status=status, planned_ste=decision.planned_ste)
+    # replace, not a new Decision: every other field (cut layers, bit widths, ...) is kept
+    return dataclasses.replace(decision, bandwidth_hz=bandwidth, status=status)

@@ -104,10 +104,17 @@ class SweepProgress:
         self.close()
 
 
+def _policy_label(policy: str) -> str:
+    """The policy's label (a file policy's class label, not its path)."""
+    from scenarios.policies import policy_class
+
+    return policy_class(policy).label
+
+
 def summary_table(cfg, s: dict) -> str:
     """The table ``sflsim run`` prints at the end: ``cfg``'s names and its summary ``s``."""
     rows = [
-        ("scenario / policy", f"{cfg.name} / {cfg.policy}"),
+        ("scenario / policy", f"{cfg.name} / {_policy_label(cfg.policy)}"),
         ("rounds", f"{s['rounds']}"),
         ("accuracy start -> final", f"{s['start_accuracy']:.4f} -> {s['final_accuracy']:.4f}"),
         ("uplink", f"{s['uplink_bits'] / 1e6:.1f} Mbit"),

@@ -2,8 +2,9 @@
 
 A scenario is a Python module with a frozen dataclass ``Config`` (a subclass of
 :class:`scenarios.base.ScenarioConfig` with its own defaults) and, optionally, a
-``build(config) -> CoSimulation`` function when it needs more than the standard wiring of
-:func:`scenarios.base.build`. The first line of the module docstring is its description.
+``build(config, status) -> CoSimulation`` function when it needs more than the standard wiring
+of :func:`scenarios.base.build` (``status(message)`` reports progress, such as the backbone
+being pretrained; the runner passes it as a keyword). The first line of the module docstring is its description.
 """
 from __future__ import annotations
 

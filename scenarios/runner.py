@@ -41,7 +41,7 @@ from scenarios.trace import Trace
 from scenarios.validate import check_all
 from scenarios.registry import Scenario, load
 from scenarios.config import ScenarioConfig
-from scenarios.policies import policy_class
+from scenarios.policies import names as policy_names, policy_class
 
 NOT_RESULT_KEYS = ("cache_dir",)
 PACKAGES = ("sflsim", "numpy", "scipy", "simpy", "torch", "timm", "peft", "pandas", "pyarrow")
@@ -139,6 +139,8 @@ def prepare(scenario: Scenario, cfg: ScenarioConfig, out_dir: str | os.PathLike 
         # Where the backbone cache lives does not change results (it is keyed by content).
         stored = {k: v for k, v in record["config"].items() if k not in NOT_RESULT_KEYS}
         now = {k: v for k, v in now.items() if k not in NOT_RESULT_KEYS}
+        # config.json before one parameter group per chosen policy held every policy's group
+        stored = {k: v for k, v in stored.items() if k in now or k not in policy_names()}
         if stored != now:
             diff = _first_difference(stored, now)
             raise ConfigError(f"--resume: {out} was run with a different config ({diff})")

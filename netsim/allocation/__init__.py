@@ -26,7 +26,7 @@ R is jointly concave and increasing in (b, p). Since STE divides by the *largest
 finishing a device early buys nothing: at the optimum all devices finish at a common
 latency tau (or at their deadline, if earlier).
 
-ST-SFLora (``solve(problem, "st-sflora")``) alternates three steps; the paper solves the
+ST-SFLora's rule (:func:`max_ste`) alternates three steps; the paper solves the
 mixed-integer problem by alternating optimisation, and the way each step is solved here is
 derived in this package (the paper's closed forms were not available to us):
 
@@ -44,7 +44,7 @@ derived in this package (the paper's closed forms were not available to us):
     in (b, p) is convex; tests check it against a conic solver).
 (c) tokens, for the common tau: with B_i(K, tau) from (a)+(b), choosing K is a
     multiple-choice knapsack max sum f_i(K_i) s.t. sum B_i(K_i, tau) <= W, solved by the
-    greedy on incremental efficiencies (``policies.greedy_tokens``).
+    greedy on incremental efficiencies (``rules.greedy_tokens``).
 
 The fractional objective is handled by an outer search on tau (a coarse geometric grid on a
 ladder of every 4th budget, then two finer grids around the best), each tau giving tokens by
@@ -56,10 +56,12 @@ integrality gap. The greedy's integrality loss is at most one token step per tau
 fades as N grows. Everything is vectorised over devices,
 token budgets and candidate latencies.
 
-Baselines: ``"full-tokens"`` (K = K_max, optimal radio), ``"fixed-ratio"`` (K =
-round(keep_ratio K_max), optimal radio), ``"random-tokens"`` (K uniform from ``rng``,
-optimal radio), ``"equal"`` (W / N each, max power reduced only to meet the energy budget,
-K from keep_ratio). Reference: ``"exhaustive"`` (every integer token vector, exact radio).
+Other rules, plain functions with the arguments they need: :func:`fixed_tokens` (given
+budgets, optimal radio; K_max for every device sends all tokens), :func:`random_tokens` (K
+uniform from ``rng``, optimal radio), :func:`equal_share` (given budgets, W / N each, max
+power reduced only to meet the energy budget). Reference: :func:`exhaustive` (every integer
+token vector, exact radio). No rule knows a policy name: the policies of
+``scenarios.policies`` call the rule they need.
 
 Devices that cannot meet their deadline or energy even alone with the whole band at
 K = min_tokens are excluded with status "deadline" or "energy"; if the rest cannot all be
@@ -73,21 +75,25 @@ bandwidths to blocks without exceeding the band, repairing deadlines where block
 
 from netsim.reasons import Reason
 
+from .exhaustive import exhaustive
 from .instances import random_problem, random_retention
-from .policies import POLICIES, solve
 from .problem import Allocation, AllocationProblem
 from .rb_rounding import RbAllocation, round_to_rbs
+from .rules import equal_share, fixed_tokens, max_ste, random_tokens
 from .selection import select_by_dwell
 
 __all__ = [
     "Allocation",
     "AllocationProblem",
-    "POLICIES",
     "RbAllocation",
     "Reason",
+    "equal_share",
+    "exhaustive",
+    "fixed_tokens",
+    "max_ste",
     "random_problem",
     "random_retention",
+    "random_tokens",
     "round_to_rbs",
     "select_by_dwell",
-    "solve",
 ]

@@ -356,7 +356,7 @@ def drop_for_capacity(prep: Prepared, kidx: np.ndarray, status: list[str]) -> np
 
 
 def build_allocation(
-    policy: str, problem: AllocationProblem, status: list[str], idx: np.ndarray,
+    rule: str, problem: AllocationProblem, status: list[str], idx: np.ndarray,
     tokens: np.ndarray, bandwidth_hz: np.ndarray, power_w: np.ndarray, iterations: int,
     solve_time_s: float,
 ) -> Allocation:
@@ -377,7 +377,7 @@ def build_allocation(
     round_latency = float(latency[ok].max()) if ok.any() else 0.0
     ste = float(ret.sum() / round_latency) if ok.any() else 0.0
     return Allocation(
-        policy=policy, tokens=tok, bandwidth_hz=bw, power_w=pw, rate_bps=rate,
+        rule=rule, tokens=tok, bandwidth_hz=bw, power_w=pw, rate_bps=rate,
         latency_s=latency, energy_j=energy, retention=ret, status=tuple(status), ste=ste,
         round_latency_s=round_latency, iterations=int(iterations), solve_time_s=solve_time_s,
     )

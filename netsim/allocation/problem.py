@@ -187,7 +187,7 @@ class Allocation:
     latency, energy and retention are 0. Every other device has bandwidth > 0 and power > 0.
 
     Attributes:
-        policy: name of the policy that produced it.
+        rule: name of the allocation rule that produced it (``max-ste``, ``fixed-tokens``, ...).
         tokens: ``[N]`` int, kept tokens K_i.
         bandwidth_hz: ``[N]`` bandwidth b_i, Hz.
         power_w: ``[N]`` transmit power p_i, W.
@@ -199,11 +199,11 @@ class Allocation:
             (``"deadline"``, ``"energy"``, ``"capacity"``, ``"left-cell"``).
         ste: Semantic Transmission Efficiency sum_ok f_i(K_i) / max_ok T_i, 1/s (0 if none ok).
         round_latency_s: max_ok T_i, s (0 if none ok).
-        iterations: solver iterations (policy-specific count, see the policy's docstring).
+        iterations: solver iterations (a count of the rule's own, see its docstring).
         solve_time_s: wall-clock time of the solve, s (diagnostic only; never feeds the model).
     """
 
-    policy: str
+    rule: str
     tokens: np.ndarray
     bandwidth_hz: np.ndarray
     power_w: np.ndarray

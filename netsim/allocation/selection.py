@@ -30,7 +30,8 @@ def select_by_dwell(
 
     Returns:
         ``(selected [N] bool, reasons [N])`` with reasons ``"ok"`` or ``"left-cell"``; feed
-        both to :func:`netsim.allocation.solve` as ``selected=`` and ``reasons=``.
+        both to an allocation rule (:func:`netsim.allocation.max_ste`, ...) as ``selected=`` and
+        ``reasons=``.
 
     Raises:
         ValueError: on negative or NaN times, or mismatched shapes.

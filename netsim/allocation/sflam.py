@@ -52,7 +52,7 @@ matching step (device-to-subchannel) is replaced by a continuous bandwidth split
 block is exact instead of SCA; bits are chosen per device per round from a given set.
 Devices that cannot meet their deadline or energy even alone with the whole band at the
 fewest bits are excluded ("deadline" / "energy"); if the band cannot carry the rest at the
-fewest bits, those needing the most bandwidth are excluded ("capacity"), as ``solve`` does.
+fewest bits, those needing the most bandwidth are excluded ("capacity"), as the other rules do.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ import numpy as np
 from netsim.reasons import Reason
 
 from .core import Prepared, batch_round_latency_s, exact_radio, prepare, screen
-from .policies import greedy_tokens
+from .rules import greedy_tokens
 from .problem import Allocation, AllocationProblem, _check_all, _frozen_array
 from .radio import rate_bps
 
@@ -356,7 +356,7 @@ def _build(problem: SflamProblem, prep: Prepared, status: list[str], kidx: np.nd
     round_latency = float(latency.max()) if idx.size else 0.0
     mean_d = float(distortion[idx].mean()) if idx.size else 0.0
     return BitsAllocation(
-        policy="sflam", tokens=np.where(ok, problem.tokens, 0).astype(np.int64),
+        rule="bits-power-bandwidth", tokens=np.where(ok, problem.tokens, 0).astype(np.int64),
         bandwidth_hz=bw, power_w=pw, rate_bps=rate, latency_s=latency, energy_j=energy,
         retention=ok.astype(float), status=tuple(status),
         ste=float(idx.size / round_latency) if idx.size else 0.0,

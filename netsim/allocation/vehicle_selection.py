@@ -25,8 +25,8 @@ so EMD(p, q) = sum_c max(p_c - q_c, 0) = 0.5 ||p - q||_1, the total-variation di
 duality). Histograms are normalised first.
 
 Radio: :func:`select_and_allocate` passes the selection to
-:func:`netsim.allocation.solve`, which gives the selected vehicles the exact min-max
-bandwidth and power (``core.exact_radio``) at the token budget of the chosen policy.
+:func:`netsim.allocation.fixed_tokens`, which gives the selected vehicles the exact min-max
+bandwidth and power (``core.exact_radio``) at the given token budgets.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ import numpy as np
 
 from netsim.reasons import Reason
 
-from .policies import solve
 from .problem import Allocation, AllocationProblem
+from .rules import fixed_tokens
 
 
 def label_emd(label_hist, global_hist) -> np.ndarray:
@@ -163,14 +163,12 @@ def select_vehicles(
                             reasons=reasons)
 
 
-def select_and_allocate(
-    problem: AllocationProblem, selection: VehicleSelection, policy: str = "full-tokens",
-    **solve_kwargs,
-) -> Allocation:
-    """Bandwidth and power for the selected vehicles: :func:`solve` restricted to them.
+def select_and_allocate(problem: AllocationProblem, selection: VehicleSelection,
+                        tokens: int | np.ndarray | None = None) -> Allocation:
+    """Bandwidth and power for the selected vehicles: :func:`fixed_tokens` restricted to them.
 
-    With the default ``"full-tokens"`` every selected vehicle sends all its tokens and gets
+    Every selected vehicle sends ``tokens`` (default: all, ``problem.max_tokens``) and gets
     the exact min-max radio allocation; the others keep their selection reason.
     """
-    return solve(problem, policy, selected=selection.selected, reasons=selection.reasons,
-                 **solve_kwargs)
+    budgets = problem.max_tokens if tokens is None else tokens
+    return fixed_tokens(problem, budgets, selected=selection.selected, reasons=selection.reasons)

@@ -66,8 +66,6 @@ class ASFL(Policy):
     token_policy = "all"
     plans_tokens = False
     chooses_cut = True
-    device_inputs = True
-    params_field = "asfl"
     params_type = AsflParams
 
     def __init__(self, params: AsflParams | None = None) -> None:

@@ -92,8 +92,8 @@ class RoundView:
         time_left_s: ``[m]`` time until each device leaves the cell, s (``inf``: stays).
         expected_round_s: ``[m]`` the planner's estimate of the device's round at all tokens,
             full power and an equal share of the band, s.
-        label_hist: ``[m, C]`` label counts of each device's data.
-        global_label_hist: ``[C]`` label counts over every device's data.
+        label_hists_of: returns ``[N, C]`` label counts of every device's data; read
+            :attr:`label_hist` and :attr:`global_label_hist` instead (computed on first use).
         step_cost_of: the learner's measured step cost at any token budget, cut and bit
             width (:data:`StepCostOf`); use :meth:`cost_at`.
     """
@@ -125,8 +125,7 @@ class RoundView:
     depth: int = 0
     time_left_s: np.ndarray | None = None
     expected_round_s: np.ndarray | None = None
-    label_hist: np.ndarray | None = None
-    global_label_hist: np.ndarray | None = None
+    label_hists_of: Callable[[], np.ndarray] | None = field(default=None, repr=False)
     step_cost_of: StepCostOf | None = field(default=None, repr=False)
 
     def cost_at(self, cut: int, tokens: int | None = None, bits: int | None = None) -> CutCost:
@@ -160,6 +159,16 @@ class RoundView:
         """``[m, K_max + 1]`` retention curves, non-decreasing, f(0) = 0, f(K_max) = 1."""
         return np.asarray(self.retention_of(), dtype=float)
 
+    @functools.cached_property
+    def label_hist(self) -> np.ndarray | None:
+        """``[m, C]`` label counts of each device's data (None when the view has none)."""
+        return None if self.label_hists_of is None else np.asarray(self.label_hists_of())[self.devices]
+
+    @functools.cached_property
+    def global_label_hist(self) -> np.ndarray | None:
+        """``[C]`` label counts over every device's data (None when the view has none)."""
+        return None if self.label_hists_of is None else np.asarray(self.label_hists_of()).sum(axis=0)
+
     def problem(self) -> AllocationProblem:
         """The view as a :class:`netsim.allocation.AllocationProblem` (one token at least)."""
         return AllocationProblem(
@@ -172,6 +181,19 @@ class RoundView:
             compute_energy_per_token_j=self.compute_energy_per_token_j,
             retention=self.retention, min_tokens=1,
         )
+
+
+_STATUSES = frozenset(r.value for r in Reason if r != Reason.COMPLETED)
+
+
+def _show(value: Any) -> str:
+    """A number as a person writes it (``nan``, ``-0.2``, ``7``), not as numpy reprs it."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+class InvalidDecision(ValueError):
+    """A policy's decision (or its ``decide()``) cannot be used; one line naming the policy
+    and, where it is about one device, the device id. Bad input, not a bug: exit status 2."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +221,78 @@ class Decision:
     planned_ste: float = math.nan
     cut_layer: np.ndarray | None = None
     bits_per_value: np.ndarray | None = None
+
+    def check(self, view: RoundView, policy: "type[Policy] | Policy") -> None:
+        """Refuse, in one line naming ``policy`` and the device id, anything the world or the
+        learner would otherwise meet later.
+
+        Checked: one entry per device of ``view`` in every array; no NaN or infinity; statuses
+        from :class:`netsim.reasons.Reason` (not the empty "completed"); for a scheduled device
+        (``ok``) an integer token budget in ``[1, K_max]``, otherwise in ``[0, K_max]``;
+        bandwidth >= 0, each at most the band and (parallel schedule) their sum too; power in
+        ``[0, p_max]``; cut layers integers in ``[0, depth]`` (the configured cut unless the
+        policy ``chooses_cut``); bits per value in ``[1, 16]`` or 32.
+
+        Raises:
+            InvalidDecision: the first violation, as ``policy NAME: device ID: ...``.
+        """
+        name = policy.name
+        m = view.num_devices
+
+        def refuse(j: int | None, what: str) -> None:
+            where = "" if j is None else f"device {int(view.devices[j])}: "
+            raise InvalidDecision(f"policy {name}: {where}{what}")
+
+        arrays = {}
+        for field_name in ("tokens", "bandwidth_hz", "power_w", "status", "cut_layer", "bits_per_value"):
+            value = getattr(self, field_name)
+            if value is None and field_name in ("cut_layer", "bits_per_value"):
+                continue
+            arr = np.asarray(value, dtype=object if field_name == "status" else None)
+            if arr.shape != (m,):
+                refuse(None, f"Decision.{field_name} must hold one entry per device of the view ({m}), "
+                             f"got shape {arr.shape}")
+            if field_name != "status":
+                if arr.dtype.kind not in "biuf":
+                    refuse(None, f"Decision.{field_name} must be numbers, got dtype {arr.dtype}")
+                bad = ~np.isfinite(arr.astype(float))
+                if bad.any():
+                    j = int(np.flatnonzero(bad)[0])
+                    refuse(j, f"{field_name}={_show(arr[j])} is not a finite number")
+            arrays[field_name] = arr
+        ok = np.zeros(m, dtype=bool)
+        for j, s in enumerate(arrays["status"]):
+            if not isinstance(s, str) or s == Reason.COMPLETED or s not in _STATUSES:
+                refuse(j, f"status={s!r} must be one of {', '.join(sorted(_STATUSES))}")
+            ok[j] = s == Reason.ALLOCATED
+        integers = {"tokens": (0, view.max_tokens), "cut_layer": (0, view.depth), "bits_per_value": (1, 32)}
+        for field_name, (low, high) in integers.items():
+            if field_name not in arrays:
+                continue
+            arr = arrays[field_name].astype(float)
+            for j in range(m):
+                lo = 1 if field_name == "tokens" and ok[j] else low
+                if arr[j] != int(arr[j]) or not lo <= arr[j] <= high or (
+                        field_name == "bits_per_value" and 16 < arr[j] < 32):
+                    allowed = "[1, 16] or 32" if field_name == "bits_per_value" else f"[{lo}, {high}]"
+                    refuse(j, f"{field_name}={_show(arrays[field_name][j])} must be an integer in {allowed}")
+        if "cut_layer" in arrays and not policy.chooses_cut:
+            other = np.flatnonzero(arrays["cut_layer"].astype(float) != view.model_cut)
+            if other.size:
+                j = int(other[0])
+                refuse(j, f"cut_layer={_show(arrays['cut_layer'][j])} differs from the configured cut "
+                          f"{view.model_cut}; "
+                          f"a policy that chooses cuts sets chooses_cut = True")
+        band = float(view.total_bandwidth_hz)
+        bw, pw = arrays["bandwidth_hz"].astype(float), arrays["power_w"].astype(float)
+        tol = 1e-6  # solvers meet the band and p_max to ~1e-12; this only forgives rounding
+        for j in range(m):
+            if not 0 <= bw[j] <= band * (1 + tol):
+                refuse(j, f"bandwidth_hz={_show(bw[j])} must be in [0, {band:g}] (the band)")
+            if not 0 <= pw[j] <= float(view.max_power_w[j]) * (1 + tol):
+                refuse(j, f"power_w={_show(pw[j])} must be in [0, {float(view.max_power_w[j]):g}] (its p_max)")
+        if policy.schedule == "parallel" and bw.sum() > band * (1 + tol):
+            refuse(None, f"the bandwidths sum to {bw.sum():g} Hz, more than the band {band:g} Hz")
 
     @classmethod
     def everyone(cls, view: RoundView, bandwidth_hz: float, power_w: np.ndarray | float) -> "Decision":
@@ -234,13 +328,13 @@ class Policy:
         schedule: ``parallel`` (OFDMA, all at once) or ``sequential`` (devices take turns).
         plans_tokens: the decision chooses token budgets from the retention curves (the
             round's realised STE and token maps are recorded).
-        device_inputs: the view carries the devices' hardware, dwell, label histograms and
-            the learner's step cost at any cut and bit width (``scenarios.device_inputs``).
         chooses_cut: the decision may cut each device after its own block
             (``Decision.cut_layer``): the learner puts adapters in every block.
-        params_field: the scenario config field holding this policy's parameters (a frozen
-            dataclass, set as ``--set <field>.<name>=...``), or ``None``.
-        params_type: that dataclass; built with its defaults when no parameters are given.
+        params_type: the policy's parameters: a frozen dataclass beside the policy, every
+            field with a default and ``metadata={"help": ..., "unit": ...}``, checked in its
+            ``__post_init__``; or ``None`` for none. The scenario config holds one instance,
+            for the chosen policy only, set as ``--set <name>.<field>=...``.
+        default: the policy a scenario runs unless it says otherwise (exactly one has it).
 
     Args:
         params: the policy's parameters (an instance of ``params_type``), or ``None`` for
@@ -255,18 +349,17 @@ class Policy:
     token_policy: ClassVar[str | None] = None
     schedule: ClassVar[str] = "parallel"
     plans_tokens: ClassVar[bool] = True
-    device_inputs: ClassVar[bool] = False
     chooses_cut: ClassVar[bool] = False
-    params_field: ClassVar[str | None] = None
     params_type: ClassVar[type | None] = None
+    default: ClassVar[bool] = False
 
     def __init__(self, params: Any = None) -> None:
         self.params = params if params is not None or self.params_type is None else self.params_type()
 
     @classmethod
     def from_config(cls, config: Any) -> "Policy":
-        """The policy with its parameters read from the scenario config."""
-        return cls(getattr(config, cls.params_field) if cls.params_field else None)
+        """The policy with its parameters read from the scenario config (``policy_params``)."""
+        return cls(config.policy_params)
 
     @classmethod
     def check_config(cls, config: Any, depth: int) -> None:

@@ -61,8 +61,6 @@ class GenFV(Policy):
                  "24(11):11896-11909, 2025; arXiv:2503.19676")
     token_policy = "all"
     plans_tokens = False
-    device_inputs = True
-    params_field = "genfv"
     params_type = GenfvParams
 
     def __init__(self, params: GenfvParams | None = None) -> None:
@@ -77,4 +75,4 @@ class GenFV(Policy):
                                     view.global_label_hist, fraction=p.fraction, dwell_weight=p.dwell_weight,
                                     emd_weight=p.emd_weight, margin_s=p.margin_s)
         self.last = selection
-        return Decision.from_allocation(select_and_allocate(view.problem(), selection, "full-tokens"))
+        return Decision.from_allocation(select_and_allocate(view.problem(), selection))

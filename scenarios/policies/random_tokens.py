@@ -1,7 +1,7 @@
 """Random tokens: a uniformly random token budget and random tokens, radio optimised for it."""
 from __future__ import annotations
 
-from netsim.allocation import solve
+from netsim.allocation import random_tokens
 from scenarios.policies.contract import Decision, Policy, RoundView
 from scenarios.policies.registry import register_policy
 
@@ -15,4 +15,4 @@ class RandomTokens(Policy):
     token_policy = "random"
 
     def decide(self, view: RoundView) -> Decision:
-        return Decision.from_allocation(solve(view.problem(), policy=self.name, rng=view.rng))
+        return Decision.from_allocation(random_tokens(view.problem(), view.rng))

@@ -13,8 +13,10 @@ shipped policy needs. A user's policy is a class in any Python file, named as
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
+import re
 from pathlib import Path
 
 from learning.strategies import STRATEGIES
@@ -43,6 +45,21 @@ def _check(cls: object, where: str) -> None:
         raise ValueError(f"{where}.strategy must be one of {tuple(STRATEGIES)}, got {cls.strategy!r}")
     if cls.schedule not in ("parallel", "sequential"):
         raise ValueError(f"{where}.schedule must be 'parallel' or 'sequential', got {cls.schedule!r}")
+    if not _NAME.fullmatch(cls.name):
+        raise ValueError(f"{where}.name must be lower-case letters, digits, '-' or '_' (a config key), "
+                         f"got {cls.name!r}")
+    kind = cls.params_type
+    if kind is not None:
+        if not (isinstance(kind, type) and dataclasses.is_dataclass(kind) and kind.__dataclass_params__.frozen):
+            raise ValueError(f"{where}.params_type must be a frozen dataclass, got {kind!r}")
+        try:
+            kind()
+        except Exception as exc:  # noqa: BLE001 - any failure is the policy's to fix
+            raise ValueError(f"{where}.params_type must build with its defaults: "
+                             f"{type(exc).__name__}: {' '.join(str(exc).split())}") from None
+
+
+_NAME = re.compile(r"[a-z][a-z0-9_-]*")
 
 
 def _load_shipped() -> None:
@@ -56,6 +73,14 @@ def names() -> list[str]:
     """Registered policy names, in the order their modules were imported (alphabetical)."""
     _load_shipped()
     return sorted(_REGISTRY)
+
+
+def default_policy() -> str:
+    """The name of the policy marked ``default = True`` (exactly one shipped policy is)."""
+    marked = [cls.name for cls in available() if cls.default]
+    if len(marked) != 1:
+        raise ValueError(f"exactly one registered policy must set default = True, got {marked}")
+    return marked[0]
 
 
 def available() -> list[type[Policy]]:

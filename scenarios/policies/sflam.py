@@ -72,8 +72,6 @@ class SFLAM(Policy):
     token_policy = "all"
     plans_tokens = False
     chooses_cut = True
-    device_inputs = True
-    params_field = "sflam"
     params_type = SflamParams
 
     def __init__(self, params: SflamParams | None = None) -> None:

@@ -15,4 +15,4 @@ class SFLora(Policy):
     token_policy = "all"
 
     def decide(self, view: RoundView) -> Decision:
-        return equal_split(view, 1.0)
+        return equal_split(view, view.max_tokens)

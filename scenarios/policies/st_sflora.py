@@ -1,7 +1,7 @@
 """ST-SFLora: semantic token budgets, bandwidth and power chosen jointly to maximise STE."""
 from __future__ import annotations
 
-from netsim.allocation import solve
+from netsim.allocation import max_ste
 from scenarios.policies.contract import Decision, Policy, RoundView
 from scenarios.policies.registry import register_policy
 
@@ -14,6 +14,7 @@ class StSFLora(Policy):
                    "bandwidth and power optimised jointly for semantic transmission efficiency")
     reference = ("Qiang, Chang & Min, Semantic-aware Token Selection and Resource Optimization for "
                  "Communication-efficient Split Federated Fine-tuning in Edge Intelligence, arXiv:2605.26120")
+    default = True
 
     def decide(self, view: RoundView) -> Decision:
-        return Decision.from_allocation(solve(view.problem(), policy=self.name))
+        return Decision.from_allocation(max_ste(view.problem()))

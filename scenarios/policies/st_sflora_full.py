@@ -1,7 +1,7 @@
 """ST-SFLora's radio allocation with every token sent (the token budget ablation)."""
 from __future__ import annotations
 
-from netsim.allocation import solve
+from netsim.allocation import fixed_tokens
 from scenarios.policies.contract import Decision, Policy, RoundView
 from scenarios.policies.registry import register_policy
 
@@ -15,4 +15,4 @@ class StSFLoraFull(Policy):
     token_policy = "all"
 
     def decide(self, view: RoundView) -> Decision:
-        return Decision.from_allocation(solve(view.problem(), policy="full-tokens"))
+        return Decision.from_allocation(fixed_tokens(view.problem(), view.max_tokens))

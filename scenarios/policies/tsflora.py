@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from netsim.allocation import solve
+from netsim.allocation import equal_share
 from scenarios.costs import LinearCost
 from scenarios.policies.contract import Decision, Policy, RoundView
-from scenarios.policies.equal import EqualSplit
 from scenarios.policies.registry import register_policy
 
 BITS = (2, 4, 8)
@@ -53,8 +52,6 @@ class TSFLora(Policy):
                    "(tsflora.tokens, tsflora.bits), equal bandwidth, full power")
     reference = "TSFLora: token-compressed split federated LoRA fine-tuning, arXiv:2605.23988"
     token_policy = "semantic"
-    device_inputs = True
-    params_field = "tsflora"
     params_type = TsfloraParams
 
     def decide(self, view: RoundView) -> Decision:
@@ -71,6 +68,6 @@ class TSFLora(Policy):
             per = view.local_steps * up.per_token
             problem = dataclasses.replace(problem, bits_per_token=np.full(view.num_devices, per),
                                           extra_tokens=up.base / up.per_token)
-        alloc = solve(problem, policy=EqualSplit.name, keep_ratio=k / view.max_tokens)
+        alloc = equal_share(problem, k)
         d = Decision.from_allocation(alloc)
         return dataclasses.replace(d, bits_per_value=np.full(view.num_devices, bits, dtype=int))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from netsim.allocation import random_problem, select_by_dwell, solve
+from netsim.allocation import max_ste, random_problem, select_by_dwell
 from netsim.reasons import Reason
 
 
@@ -40,6 +40,6 @@ def test_selection_and_allocation_statuses_are_reasons():
     selected, reasons = select_by_dwell(np.array([0.0, 5.0, np.inf]), 1.0)
     assert reasons == (Reason.LEFT_CELL, Reason.ALLOCATED, Reason.ALLOCATED)
     problem = random_problem(np.random.default_rng(0), 3, 8)
-    alloc = solve(problem, selected=selected, reasons=reasons)
+    alloc = max_ste(problem, selected=selected, reasons=reasons)
     assert all(isinstance(s, Reason) for s in alloc.status)
     assert alloc.status[0] == "left-cell"

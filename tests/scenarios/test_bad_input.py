@@ -15,7 +15,10 @@ from smallrun import small_args
 CASES = [
     (["run", "no-such-scenario"], "unknown scenario 'no-such-scenario'; choose one of"),
     (["run", "missing_file.py"], "scenario file not found: missing_file.py"),
-    (["run", "--set", "nope=1"], "unknown key 'nope'; valid keys: name, rounds, devices"),
+    (["run", "--set", "nope=1"], "unknown key 'nope'; sflsim show lists every key"),
+    (["run", "--set", "deadline=1"], "unknown key 'deadline'; did you mean deadline_s?"),
+    (["run", "--set", "tsflora.tokens=4"], "unknown key 'tsflora.tokens': policy tsflora is not the chosen policy"),
+    (["run", "--set", "policy=tsflora", "--set", "tsflora.tokns=4"], "did you mean tsflora.tokens"),
     (["run", "--set", "world.nope=1"], "unknown key 'world.nope'"),
     (["run", "--set", "world.channel.nope=1"], "unknown key 'world.channel.nope'"),
     (["run", "--set", "devices"], "--set expects key=value, got 'devices'"),

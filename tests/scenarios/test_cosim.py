@@ -35,12 +35,17 @@ class CountingLearner:
         self.num_patches = K_MAX
         self.config = LearnerConfig(local_steps=STEPS, strategy=strategy)
         self.strategy = make_strategy(strategy)
-        self.model_config = type("ModelConfig", (), {"device_trainable": False})()
+        self.model_config = type("ModelConfig", (), {"device_trainable": False, "cut": 1})()
+        self.model = type("Model", (), {"depth": 2})()
         self.num_devices = num_devices
         self.trained: list[tuple[list[int], list[int]]] = []
         self.aggregated: list[list[int]] = []
 
-    def step_cost(self, tokens: int | None = None, batch_size: int | None = None) -> StepCost:
+    def label_histograms(self) -> np.ndarray:
+        return np.ones((self.num_devices, 10), dtype=np.int64)
+
+    def step_cost(self, tokens: int | None = None, batch_size: int | None = None, cut: int | None = None,
+                  bits: int | None = None) -> StepCost:
         k = K_MAX if tokens is None else tokens
         return StepCost(device_forward_flops=DEVICE_FLOPS, device_backward_flops=0.0,
                         server_flops=SERVER_FLOPS + SERVER_FLOPS_PER_TOKEN * k,

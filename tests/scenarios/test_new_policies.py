@@ -159,6 +159,6 @@ def test_every_policy_fills_cut_layer_and_its_parameters_are_checked(tmp_path, f
     assert (decisions["cut_layer"] == 1).all() and (decisions["bits_per_value"] == 32).all()
     for bad, fragment in (("tsflora.bits=3", "bits must be one of"), ("asfl.min_cut=-2", "min_cut"),
                           ("genfv.fraction=0", "fraction"), ("sflam.bit_levels=8,4", "bit_levels")):
-        assert main(["show", "--set", bad]) == 2
+        assert main(["show", "--set", f"policy={bad.split('.')[0]}", "--set", bad]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and fragment in err, err

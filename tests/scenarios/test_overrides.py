@@ -75,9 +75,16 @@ def test_bad_overrides_name_key_and_value(key, value, fragment):
     assert "\n" not in msg
 
 
-def test_unknown_key_lists_valid_keys():
-    with pytest.raises(ConfigError, match="valid keys: rounds, policy, flag, root, inner.radius_m"):
-        apply_overrides(Outer(), {"round": "1"})
+@pytest.mark.parametrize("key, message", [
+    ("round", "unknown key 'round'; did you mean rounds?"),
+    ("radius_m", "unknown key 'radius_m'; did you mean inner.radius_m?"),
+    ("inner.radius", "unknown key 'inner.radius'; did you mean inner.radius_m?"),
+    ("colour", "unknown key 'colour'; sflsim show lists every key"),
+])
+def test_unknown_key_names_the_closest_keys(key, message):
+    with pytest.raises(ConfigError) as err:
+        apply_overrides(Outer(), {key: "1"})
+    assert str(err.value) == message
 
 
 def test_parse_assignments_requires_equals():

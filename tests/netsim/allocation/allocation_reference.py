@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from netsim.allocation import POLICIES, AllocationProblem, random_retention, solve
+from netsim.allocation import (AllocationProblem, equal_share, exhaustive, fixed_tokens, max_ste, random_retention,
+                               random_tokens)
 
 RTOL = 1e-9
 N0 = 10 ** ((-174 + 9 - 30) / 10)
@@ -31,15 +32,24 @@ def small_problem(**over) -> AllocationProblem:
     return AllocationProblem(**kw)
 
 
+def half_tokens(problem) -> int:
+    """round(K_max / 2) clipped to [min_tokens, K_max]."""
+    return min(max(int(round(0.5 * problem.max_tokens)), problem.min_tokens), problem.max_tokens)
+
+
 def solve_all(problem, **kw):
-    """Every policy on the problem (the exhaustive reference only when it is small)."""
+    """Every allocation rule on the problem, by name (the exhaustive reference only when small)."""
     num_vectors = (problem.max_tokens - problem.min_tokens + 1) ** problem.num_devices
-    small = num_vectors <= 100_000
-    return {
-        pol: solve(problem, pol, rng=np.random.default_rng(7), **kw)
-        for pol in POLICIES
-        if pol != "exhaustive" or small
+    out = {
+        "max-ste": max_ste(problem, **kw),
+        "full-tokens": fixed_tokens(problem, problem.max_tokens, **kw),
+        "equal-share": equal_share(problem, half_tokens(problem), **kw),
+        "random-budgets": random_tokens(problem, np.random.default_rng(7), **kw),
+        "half-tokens": fixed_tokens(problem, half_tokens(problem), **kw),
     }
+    if num_vectors <= 100_000:
+        out["exhaustive"] = exhaustive(problem, **kw)
+    return out
 
 
 def check_allocation(problem, alloc) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from allocation_reference import check_allocation
 
-from netsim.allocation import random_problem, solve
+from netsim.allocation import fixed_tokens, max_ste, random_problem
 from netsim.allocation.core import batch_round_latency_s, exact_radio, screen
 
 @pytest.mark.parametrize(
@@ -22,8 +22,8 @@ def test_fixed_token_radio_matches_cvxpy(seed, n):
     tau, bw, pw, _ = exact_radio(prep, kidx)
     ref = cvxpy_min_round_latency_s(p, prep.idx, prep.ks[kidx])
     np.testing.assert_allclose(tau, ref, rtol=1e-4)
-    # The public path (fixed-ratio) agrees too, and every device ends by the common latency.
-    alloc = solve(p, "fixed-ratio", keep_ratio=0.25)
+    # The public path (a quarter of the tokens) agrees too, and every device ends by the common latency.
+    alloc = fixed_tokens(p, min(max(int(round(0.25 * p.max_tokens)), p.min_tokens), p.max_tokens))
     ok = alloc.ok
     np.testing.assert_allclose(
         alloc.round_latency_s, cvxpy_min_round_latency_s(p, np.flatnonzero(ok), alloc.tokens[ok]),
@@ -34,7 +34,7 @@ def test_fixed_token_radio_matches_cvxpy(seed, n):
 
 def test_min_max_structure_everyone_finishes_together():
     p = random_problem(np.random.default_rng(5), 20, deadline_s=(10.0, 12.0))
-    a = solve(p, "st-sflora")
+    a = max_ste(p)
     ok = a.ok
     # Finishing early buys nothing: all devices end at the round latency (deadlines are loose).
     np.testing.assert_allclose(a.latency_s[ok], a.round_latency_s, rtol=1e-8)
@@ -43,7 +43,7 @@ def test_min_max_structure_everyone_finishes_together():
 
 def test_capacity_drops_the_most_demanding_devices():
     p = random_problem(np.random.default_rng(3), 300, 16, total_bandwidth_hz=1e6)
-    alloc = solve(p)
+    alloc = max_ste(p)
     check_allocation(p, alloc)
     assert 0 < alloc.num_ok < 300 and "capacity" in alloc.status
 

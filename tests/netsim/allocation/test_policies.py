@@ -8,18 +8,20 @@ from allocation_reference import check_allocation, small_problem, solve_all
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netsim.allocation import random_problem, select_by_dwell, solve
+from netsim.allocation import exhaustive, fixed_tokens, max_ste, random_problem, random_tokens, select_by_dwell
 
-def test_solve_rejects_bad_options():
+def test_rules_reject_bad_arguments():
     p = small_problem()
-    with pytest.raises(ValueError, match="policy"):
-        solve(p, "greedy")
     with pytest.raises(ValueError, match="rng"):
-        solve(p, "random-tokens")
-    with pytest.raises(ValueError, match="keep_ratio"):
-        solve(p, "fixed-ratio", keep_ratio=0.0)
+        random_tokens(p, None)
+    with pytest.raises(ValueError, match=r"tokens must be in \[1, 8\], got 0"):
+        fixed_tokens(p, 0)
+    with pytest.raises(ValueError, match=r"tokens must be in \[1, 8\], got 9"):
+        fixed_tokens(p, np.array([1, 9, 2]))
+    with pytest.raises(ValueError, match="tokens must be an integer"):
+        fixed_tokens(p, 0.5)
     with pytest.raises(ValueError, match="max_vectors"):
-        solve(random_problem(np.random.default_rng(0), 5, 64), "exhaustive")
+        exhaustive(random_problem(np.random.default_rng(0), 5, 64))
 
 
 @pytest.mark.parametrize("n, k_max, per_token", [(1, 16, False), (3, 16, True), (12, 32, False),
@@ -57,8 +59,8 @@ def test_property_constraints_and_reasons(problem):
         check_allocation(problem, alloc)
     # Screening is common to the optimised policies: same devices excluded for the same reason.
     ref = allocs["exhaustive"]
-    assert ref.status == allocs["st-sflora"].status
-    assert ref.ste >= allocs["st-sflora"].ste * (1 - 1e-9)
+    assert ref.status == allocs["max-ste"].status
+    assert ref.ste >= allocs["max-ste"].ste * (1 - 1e-9)
 
 
 @pytest.mark.parametrize("n, k_max, seeds", [(1, 64, 10), (2, 64, 20), (3, 32, 30), (4, 12, 15)])
@@ -67,8 +69,8 @@ def test_st_sflora_within_one_percent_of_exhaustive(n, k_max, seeds):
     for seed in range(seeds):
         p = random_problem(np.random.default_rng(100 + seed), n, k_max,
                            per_token_compute=seed % 2 == 1)
-        ref = solve(p, "exhaustive")
-        got = solve(p, "st-sflora")
+        ref = exhaustive(p)
+        got = max_ste(p)
         assert got.status == ref.status
         if ref.ste == 0:
             continue
@@ -83,9 +85,9 @@ def test_st_sflora_beats_every_baseline(n):
     for seed in range(5):
         p = random_problem(np.random.default_rng(200 + seed), n)
         allocs = solve_all(p)
-        best = allocs["st-sflora"]
+        best = allocs["max-ste"]
         for pol, alloc in allocs.items():
-            if pol in ("st-sflora", "exhaustive"):
+            if pol in ("max-ste", "exhaustive"):
                 continue
             if alloc.num_ok == best.num_ok:
                 assert best.ste >= alloc.ste * (1 - 1e-9), (pol, seed, best.ste, alloc.ste)
@@ -110,14 +112,14 @@ def test_energy_and_deadline_reasons_per_device():
     for alloc in solve_all(p).values():
         check_allocation(p, alloc)
         assert alloc.status[1:] == ("energy", "deadline"), alloc.status
-    assert solve(p).status[0] == "ok"
+    assert max_ste(p).status[0] == "ok"
 
 
 def test_energy_limited_device_is_labelled_energy():
     # A far device that would make the deadline at max power but not within its energy budget.
     p = small_problem(gain_lin=np.array([1e-9, 1e-9, 1e-12]),
                       energy_budget_j=np.array([1.0, 1.0, 0.1 + 1e-4]))
-    assert solve(p).status == ("ok", "ok", "energy")
+    assert max_ste(p).status == ("ok", "ok", "energy")
 
 
 def test_solve_respects_selection():
@@ -130,13 +132,13 @@ def test_solve_respects_selection():
 
 def test_random_tokens_reproducible_from_rng():
     p = random_problem(np.random.default_rng(8), 10)
-    a = solve(p, "random-tokens", rng=np.random.default_rng(1))
-    b = solve(p, "random-tokens", rng=np.random.default_rng(1))
+    a = random_tokens(p, np.random.default_rng(1))
+    b = random_tokens(p, np.random.default_rng(1))
     assert np.array_equal(a.tokens, b.tokens) and a.ste == b.ste
 
 
 def test_deterministic_and_diagnostics():
     p = random_problem(np.random.default_rng(9), 40)
-    a, b = solve(p), solve(p)
+    a, b = max_ste(p), max_ste(p)
     assert np.array_equal(a.tokens, b.tokens) and a.ste == b.ste
-    assert a.iterations > 0 and a.solve_time_s > 0 and a.policy == "st-sflora"
+    assert a.iterations > 0 and a.solve_time_s > 0 and a.rule == "max-ste"

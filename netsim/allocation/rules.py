@@ -1,4 +1,17 @@
-"""The allocation policies: ST-SFLora, the baselines and the exhaustive reference."""
+"""The allocation rules: plain functions of an :class:`AllocationProblem` and what each needs.
+
+- :func:`max_ste`: tokens, bandwidth and power chosen jointly for the largest semantic
+  transmission efficiency (the alternating algorithm of the package docstring);
+- :func:`fixed_tokens`: given token budgets, the exact min-max bandwidth and power;
+- :func:`random_tokens`: budgets uniform in [min_tokens, K_max] from ``rng``, exact radio;
+- :func:`equal_share`: given token budgets, W / n each at full power (reduced only to meet
+  the energy budget).
+The exact reference over every token vector is :func:`.exhaustive.exhaustive`.
+
+Every rule takes optional ``selected`` and ``reasons`` (devices allowed to take part, and why
+the others are not). A rule knows no policy: each policy of ``scenarios.policies`` calls the
+rule it needs with its own arguments.
+"""
 
 from __future__ import annotations
 
@@ -21,13 +34,11 @@ from .core import (
 from .problem import Allocation, AllocationProblem
 from .radio import _LN2, max_power_for_energy_w, rate_bps, solve_snr
 
-POLICIES = ("st-sflora", "full-tokens", "equal", "random-tokens", "fixed-ratio", "exhaustive")
-
 
 # ----------------------------------------------------------------------------- helpers
 
 
-def _allocate_tokens(policy, problem, prep, status, kidx, iterations, t0) -> Allocation:
+def _allocate_tokens(rule, problem, prep, status, kidx, iterations, t0) -> Allocation:
     """Exact radio for a token vector, dropping devices it cannot serve (with the reason)."""
     reason = prep.alone_reason[np.arange(prep.n), kidx]
     for j in np.flatnonzero(reason != Reason.ALLOCATED):
@@ -39,17 +50,29 @@ def _allocate_tokens(policy, problem, prep, status, kidx, iterations, t0) -> All
         if not keep.all():
             sub, kidx = sub.subset(keep), kidx[keep]
     if sub.n == 0:
-        return build_allocation(policy, problem, status, sub.idx, [], [], [], iterations,
+        return build_allocation(rule, problem, status, sub.idx, [], [], [], iterations,
                                 time.perf_counter() - t0)
     _, bw, pw, it = exact_radio(sub, kidx)
-    return build_allocation(policy, problem, status, sub.idx, sub.ks[kidx], bw, pw,
+    return build_allocation(rule, problem, status, sub.idx, sub.ks[kidx], bw, pw,
                             iterations + it, time.perf_counter() - t0)
 
 
-def _ratio_index(prep: Prepared, keep_ratio: float) -> np.ndarray:
-    k = int(round(keep_ratio * prep.problem.max_tokens))
-    k = min(max(k, prep.problem.min_tokens), prep.problem.max_tokens)
-    return np.full(prep.n, k - prep.problem.min_tokens, dtype=np.intp)
+def _token_index(prep: Prepared, tokens: np.ndarray) -> np.ndarray:
+    """``[n]`` index into ``prep.ks`` of the kept devices' budgets (``tokens`` is ``[N]``)."""
+    return (np.asarray(tokens, dtype=np.intp)[prep.idx] - prep.problem.min_tokens).astype(np.intp)
+
+
+def _budgets(problem: AllocationProblem, tokens) -> np.ndarray:
+    """``int [N]`` budgets from an integer or an ``[N]`` array, checked to be in range."""
+    arr = np.asarray(tokens)
+    if arr.dtype.kind not in "iu" or arr.ndim > 1 or (arr.ndim == 1 and arr.shape != (problem.num_devices,)):
+        raise ValueError(f"tokens must be an integer or {problem.num_devices} integers, got {tokens!r}")
+    arr = np.broadcast_to(arr, (problem.num_devices,)).astype(np.intp)
+    bad = (arr < problem.min_tokens) | (arr > problem.max_tokens)
+    if bad.any():
+        raise ValueError(f"tokens must be in [{problem.min_tokens}, {problem.max_tokens}], "
+                         f"got {int(arr[bad][0])}")
+    return arr
 
 
 # ----------------------------------------------------------------------------- ST-SFLora
@@ -155,7 +178,7 @@ def _polish(prep: Prepared, kidx: np.ndarray, ste: float, max_passes: int, pairs
     return kidx, ste, passes
 
 
-def st_sflora(
+def _max_ste(
     problem: AllocationProblem,
     prep: Prepared,
     status: list[str],
@@ -165,14 +188,14 @@ def st_sflora(
     refine_points: int = 4,
     polish_max_devices: int = 6,
 ) -> Allocation:
-    """ST-SFLora: alternating token / bandwidth / power optimisation (see package docs).
+    """Alternating token / bandwidth / power optimisation for STE (see package docs).
 
     ``iterations`` counts the common latencies tau tried, the local-search passes and the
     Newton steps of the exact radio allocations.
     """
     n = prep.n
     if n == 0:
-        return build_allocation("st-sflora", problem, status, prep.idx, [], [], [], 0,
+        return build_allocation("max-ste", problem, status, prep.idx, [], [], [], 0,
                                 time.perf_counter() - t0)
     k_min = np.zeros(n, dtype=np.intp)
     # Largest budget each device could send alone (alone latency is increasing in K).
@@ -228,94 +251,25 @@ def st_sflora(
         iterations += radio[3]
         results.append((retention_of(kidx) / radio[0], kidx, radio))
     _, kidx, (_, bw, pw, _) = max(results, key=lambda item: item[0])
-    return build_allocation("st-sflora", problem, status, prep.idx, prep.ks[kidx], bw, pw,
+    return build_allocation("max-ste", problem, status, prep.idx, prep.ks[kidx], bw, pw,
                             iterations, time.perf_counter() - t0)
-
-
-# ----------------------------------------------------------------------------- reference
-
-
-def exhaustive(
-    problem: AllocationProblem, prep: Prepared, status: list[str], t0: float,
-    max_vectors: int = 2_000_000, grid_points: int = 96,
-) -> Allocation:
-    """Exact optimum over every integer token vector, each with its exact radio allocation.
-
-    Every vector K in [min_tokens, K_max]^n is considered. To avoid a full bisection per
-    vector, tau(K) is first bracketed on a shared geometric grid of latencies (feasible at a
-    grid tau iff sum_i B_i(K_i, tau) <= W, with exact B), giving for every vector an upper
-    bound F(K) / tau_lower and a lower bound F(K) / tau_upper on its STE. Vectors whose upper
-    bound is below the best lower bound cannot be optimal; the others are timed exactly
-    (regula falsi to 1e-13, exact bandwidth inverse). ``iterations`` is the number of
-    vectors timed exactly.
-
-    Raises:
-        ValueError: if (K_max - min_tokens + 1) ** n exceeds ``max_vectors``.
-    """
-    n, kr = prep.n, prep.ks.size
-    if n == 0:
-        return build_allocation("exhaustive", problem, status, prep.idx, [], [], [], 0,
-                                time.perf_counter() - t0)
-    if kr**n > max_vectors:
-        raise ValueError(
-            f"exhaustive needs {kr}**{n} = {kr**n} token vectors, more than max_vectors="
-            f"{max_vectors}; use a smaller instance or raise max_vectors"
-        )
-    w = problem.total_bandwidth_hz
-
-    def outer(table: np.ndarray, op) -> np.ndarray:
-        # [Kr] x n -> [Kr ** n] combining one row per device (device 0 varies slowest).
-        acc = table[0]
-        for i in range(1, n):
-            acc = op(acc[:, None], table[i][None, :]).ravel()
-        return acc
-
-    f_vec = outer(prep.retention, np.add)
-    lo_vec = outer(prep.alone_latency_s, np.maximum)
-    d_max = float(prep.deadline_s.max())
-    finite_lo = lo_vec[np.isfinite(lo_vec)]
-    if finite_lo.size == 0:
-        raise AssertionError("screening guarantees K = min_tokens is feasible alone")
-    grid = np.geomspace(finite_lo.min(), d_max, grid_points)
-    upper = np.full(lo_vec.shape, np.inf)
-    lower = lo_vec.copy()
-    for tau in grid[::-1]:
-        b, _ = vector_bandwidth_hz(prep, np.broadcast_to(np.arange(kr)[:, None], (kr, n)), tau)
-        fits = outer(np.where(np.isfinite(b), b, np.inf).T, np.add) <= w
-        upper = np.where(fits, tau, upper)
-        lower = np.where(fits, lower, np.maximum(lower, tau))
-    feasible = np.isfinite(upper) & np.isfinite(lo_vec)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        best_lb = np.max(np.where(feasible, f_vec / upper, 0.0))
-        ub = np.where(feasible, f_vec / lower, 0.0)
-    survivors = np.flatnonzero(feasible & (ub >= best_lb * (1 - 1e-9)))
-    # [S, n] token indices of the survivors (device 0 varies slowest, as in outer()).
-    kidx = np.stack(np.unravel_index(survivors, (kr,) * n), axis=1)
-    tau = batch_round_latency_s(prep, kidx, iterations=100, newton_steps=3, rtol=1e-13,
-                                lo_s=np.minimum(lower[survivors], upper[survivors]),
-                                hi_s=upper[survivors])
-    ste = f_vec[survivors] / tau
-    best = int(np.argmax(ste))
-    _, bw, pw, _ = exact_radio(prep, kidx[best])
-    return build_allocation("exhaustive", problem, status, prep.idx, prep.ks[kidx[best]], bw, pw,
-                            survivors.size, time.perf_counter() - t0)
 
 
 # ----------------------------------------------------------------------------- baselines
 
 
-def equal_allocation(problem: AllocationProblem, prep: Prepared, status: list[str], t0: float,
-                     keep_ratio: float) -> Allocation:
-    """Equal bandwidth W / n, maximum power, K = round(keep_ratio K_max) for every device.
+def _equal_share(problem: AllocationProblem, prep: Prepared, status: list[str], t0: float,
+                 tokens: np.ndarray) -> Allocation:
+    """Equal bandwidth W / n, maximum power, the given budgets ``tokens`` (``int [N]``).
 
     Power above what the energy budget allows is reduced by step (a); a device still missing
     its deadline or budget is dropped with the reason (its share of the band stays unused, as
     a static split would leave it).
     """
     n = prep.n
-    kidx = _ratio_index(prep, keep_ratio)
+    kidx = _token_index(prep, tokens)
     if n == 0:
-        return build_allocation("equal", problem, status, prep.idx, [], [], [], 0,
+        return build_allocation("equal-share", problem, status, prep.idx, [], [], [], 0,
                                 time.perf_counter() - t0)
     rows = np.arange(n)
     bw = np.full(n, problem.total_bandwidth_hz / n)
@@ -331,65 +285,74 @@ def equal_allocation(problem: AllocationProblem, prep: Prepared, status: list[st
     for j in np.flatnonzero(late | (pw <= 0)):
         status[prep.idx[j]] = Reason.ENERGY if (energy_cut[j] or pw[j] <= 0) else Reason.DEADLINE
     keep = ~late & (pw > 0)
-    return build_allocation("equal", problem, status, prep.idx[keep], prep.ks[kidx[keep]],
+    return build_allocation("equal-share", problem, status, prep.idx[keep], prep.ks[kidx[keep]],
                             bw[keep], pw[keep], 0, time.perf_counter() - t0)
 
 
-# ----------------------------------------------------------------------------- entry point
+# ----------------------------------------------------------------------------- entry points
 
 
-def solve(
-    problem: AllocationProblem,
-    policy: str = "st-sflora",
-    *,
-    keep_ratio: float = 0.5,
-    rng: np.random.Generator | None = None,
-    selected: np.ndarray | None = None,
-    reasons: tuple[str, ...] | list[str] | None = None,
-    max_vectors: int = 2_000_000,
-) -> Allocation:
-    """Allocate tokens, bandwidth and power for one round.
+def max_ste(problem: AllocationProblem, *, selected: np.ndarray | None = None,
+            reasons: tuple[str, ...] | list[str] | None = None) -> Allocation:
+    """Tokens, bandwidth and power chosen jointly for the largest STE (see package docs).
 
     Args:
         problem: the round's :class:`AllocationProblem`.
-        policy: one of ``"st-sflora"`` (the alternating algorithm), ``"full-tokens"``
-            (K = K_max, optimal radio), ``"equal"`` (W / n each, max power, K from
-            ``keep_ratio``), ``"random-tokens"`` (K uniform in [min_tokens, K_max] from
-            ``rng``, optimal radio), ``"fixed-ratio"`` (K from ``keep_ratio``, optimal
-            radio), ``"exhaustive"`` (exact reference, small instances only).
-        keep_ratio: fraction of K_max kept by ``"equal"`` and ``"fixed-ratio"``, in (0, 1];
-            K = round(keep_ratio K_max) clipped to [min_tokens, K_max].
-        rng: random generator, required by ``"random-tokens"``.
         selected: optional ``[N]`` bool, devices allowed to take part (e.g. the mask of
             :func:`select_by_dwell`); the others are excluded with their ``reasons``.
         reasons: optional ``[N]`` status of unselected devices (default ``"left-cell"``).
-        max_vectors: size limit of ``"exhaustive"``.
 
     Returns:
         The :class:`Allocation`. Devices that cannot be served get a status other than "ok"
-        (see :class:`Allocation`) and zeros; the others satisfy every constraint.
-
-    Raises:
-        ValueError: unknown policy, bad keep_ratio, missing rng, exhaustive too large.
+        and zeros; the others satisfy every constraint.
     """
     t0 = time.perf_counter()
-    if policy not in POLICIES:
-        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
-    if not (0.0 < keep_ratio <= 1.0):
-        raise ValueError(f"keep_ratio must be in (0, 1], got {keep_ratio!r}")
-    if policy == "random-tokens" and not isinstance(rng, np.random.Generator):
-        raise ValueError(f"policy 'random-tokens' needs rng=np.random.Generator, got {rng!r}")
     prep, status = screen(problem, selected, reasons)
-    if policy == "st-sflora":
-        return st_sflora(problem, prep, status, t0)
-    if policy == "exhaustive":
-        return exhaustive(problem, prep, status, t0, max_vectors=max_vectors)
-    if policy == "equal":
-        return equal_allocation(problem, prep, status, t0, keep_ratio)
-    if policy == "full-tokens":
-        kidx = np.full(prep.n, prep.ks.size - 1, dtype=np.intp)
-    elif policy == "fixed-ratio":
-        kidx = _ratio_index(prep, keep_ratio)
-    else:
-        kidx = rng.integers(0, prep.ks.size, size=prep.n).astype(np.intp)
-    return _allocate_tokens(policy, problem, prep, status, kidx, 0, t0)
+    return _max_ste(problem, prep, status, t0)
+
+
+def fixed_tokens(problem: AllocationProblem, tokens: int | np.ndarray, *, selected: np.ndarray | None = None,
+                 reasons: tuple[str, ...] | list[str] | None = None) -> Allocation:
+    """The exact min-max bandwidth and power for given token budgets.
+
+    Args:
+        tokens: budget of every device (an integer) or ``int [N]``, in
+            ``[min_tokens, K_max]``; ``problem.max_tokens`` sends every token.
+
+    Raises:
+        ValueError: a budget out of range.
+    """
+    t0 = time.perf_counter()
+    budgets = _budgets(problem, tokens)
+    prep, status = screen(problem, selected, reasons)
+    return _allocate_tokens("fixed-tokens", problem, prep, status, _token_index(prep, budgets), 0, t0)
+
+
+def random_tokens(problem: AllocationProblem, rng: np.random.Generator, *, selected: np.ndarray | None = None,
+                  reasons: tuple[str, ...] | list[str] | None = None) -> Allocation:
+    """Budgets uniform in ``[min_tokens, K_max]`` from ``rng``, then the exact radio allocation.
+
+    Raises:
+        ValueError: ``rng`` is not a ``np.random.Generator``.
+    """
+    t0 = time.perf_counter()
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a np.random.Generator, got {rng!r}")
+    prep, status = screen(problem, selected, reasons)
+    kidx = rng.integers(0, prep.ks.size, size=prep.n).astype(np.intp)
+    return _allocate_tokens("random-budgets", problem, prep, status, kidx, 0, t0)
+
+
+def equal_share(problem: AllocationProblem, tokens: int | np.ndarray, *, selected: np.ndarray | None = None,
+                reasons: tuple[str, ...] | list[str] | None = None) -> Allocation:
+    """W / n each at full power (less where the energy budget requires), given budgets.
+
+    A device that still misses its deadline or budget is dropped with the reason.
+
+    Raises:
+        ValueError: a budget out of ``[min_tokens, K_max]``.
+    """
+    t0 = time.perf_counter()
+    budgets = _budgets(problem, tokens)
+    prep, status = screen(problem, selected, reasons)
+    return _equal_share(problem, prep, status, t0, budgets)

@@ -75,7 +75,7 @@ class ASFL(Policy):
     @classmethod
     def check_config(cls, config, depth: int) -> None:
         """``asfl.min_cut`` must be a cut of the model (a ``max_cut`` above it is clipped)."""
-        params = getattr(config, cls.params_field)
+        params = cls.from_config(config).params
         if params.min_cut > depth:
             raise ValueError(f"asfl.min_cut={params.min_cut}: must be <= the model's depth {depth} "
                              f"(blocks a device can hold)")

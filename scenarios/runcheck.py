@@ -133,7 +133,8 @@ def check_machine(out: Path, record: Mapping, threads: int | None = None) -> Non
     now = machine_record(threads)
     for key, value in now.items():
         if key in stored and stored[key] != value:
-            fix = (f"resume with --threads {stored[key]}" if key == "torch_threads"
+            fix = (f"resume with --threads {stored[key]} (a sweep's --workers share the threads)"
+                   if key == "torch_threads"
                    else f"run it again into a new --out with this {key.replace('_', ' ')}")
             raise ConfigError(f"--resume: {out} was run with {key}={stored[key]!r}, now {value!r}; the "
                               f"rest would not be the bytes of an uninterrupted run: {fix}")

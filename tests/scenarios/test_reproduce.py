@@ -38,6 +38,11 @@ def _last_round(run_dir) -> int:
 
 
 def test_tiny_reproduction_writes_results_and_resumes(tmp_path, fmnist_dir, capsys):
+    import torch
+
+    # The interrupted run below and the reproduction's workers use one torch thread (a resume
+    # with another thread count is refused: issue 24); an earlier test may have set another.
+    torch.set_num_threads(1)
     small = small_args(fmnist_dir, tmp_path / "cache", rounds=2)
     out = tmp_path / "paper"
     args = ["reproduce", "st-sflora", "--out", str(out), *small, "--seeds", "0,1",

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from netsim.allocation import AllocationProblem, solve
+from netsim.allocation import AllocationProblem, max_ste
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_pinned import PINNED, measure, mismatches  # noqa: E402
@@ -70,11 +70,11 @@ LINEAR = (np.arange(K_MAX + 1) / K_MAX).astype(np.float32).astype(np.float64)
 
 @pytest.mark.parametrize("k", range(1, K_MAX))
 def test_one_float32_ulp_of_retention_moves_the_whole_decision_at_a_tie(k):
-    base = solve(_tie(LINEAR), "st-sflora")
+    base = max_ste(_tie(LINEAR))
     nudged_curve = LINEAR.copy()
     nudged_curve[k] = float(np.nextafter(np.float32(LINEAR[k]), np.float32(2.0)))
     assert (nudged_curve[k] - LINEAR[k]) / LINEAR[k] < 2 ** -22  # one float32 ulp
-    nudged = solve(_tie(nudged_curve), "st-sflora")
+    nudged = max_ste(_tie(nudged_curve))
     assert int(base.tokens[0]) == K_MAX and int(nudged.tokens[0]) == k
     # It propagates to everything the round's radio does: payload and latency scale with K
     # (same band, same power), so the round's uplink shrinks by k / K_max.

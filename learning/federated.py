@@ -30,7 +30,9 @@ from learning.costs import StepCost, measure_step_cost
 from learning.quantize import FLOAT_BITS
 from learning.learner_config import DeviceReport, LearnerConfig
 from learning.data import ImageDataset
+from learning.batched import batch_blocker, train_batched
 from learning.evaluation import evaluate_state
+from learning.optimizer import make_optimizer
 from learning.split_step import TokenOptions, device_select, split_step, whole_step
 from learning.split_vit import SplitViT, SplitViTConfig
 from learning.strategies import strategy as make_strategy
@@ -166,8 +168,37 @@ class Learner:
         labels = np.asarray(self.train_set.labels)
         return np.stack([np.bincount(labels[p], minlength=self.train_set.num_classes) for p in self.partitions])
 
-    def _batch_size(self, device: int) -> int:
+    def batch_size_of(self, device: int) -> int:
+        """Samples per local step of ``device`` (all of its data when it holds fewer than a batch)."""
         return min(self.config.batch_size, len(self.partitions[device]))
+
+    def next_batch(self, device: int, batch_size: int) -> torch.Tensor:
+        """``int64 [batch_size]`` indices into ``train_set`` of ``device``'s next batch (consumed)."""
+        return self._streams[device].next(batch_size)
+
+    def token_generator(self, device: int) -> torch.Generator:
+        """The generator of ``device``'s token draws (the ``random`` policy)."""
+        return self._token_gens[device]
+
+    @property
+    def trainable_names(self) -> list[str]:
+        """Names of the model's trainable parameters, in ``named_parameters`` order."""
+        return list(self._param_names)
+
+    def _trainable_params(self) -> list[torch.nn.Parameter]:
+        params = dict(self.model.named_parameters())
+        return [params[n] for n in self._param_names]
+
+    def hold(self, device: int, state: State, opt_state: dict | None, cut: int) -> None:
+        """Keep ``device``'s result of this round (adapters, optimiser state, cut) until :meth:`aggregate`."""
+        self.pending[device] = (state, opt_state)
+        self.pending_cuts[device] = cut
+        self.order.append(device)
+
+    @property
+    def batched(self) -> bool:
+        """Whether rounds run batched (:mod:`learning.batched`): asked for and applicable."""
+        return self.config.batched and batch_blocker(self) is None
 
     def step_cost(self, tokens: int | None = None, batch_size: int | None = None, cut: int | None = None,
                   bits: int | None = None) -> StepCost:
@@ -193,11 +224,12 @@ class Learner:
         key = (k, b, cut, width)
         if key not in self._cost_cache:
             self._cost_cache[key] = measure_step_cost(
-                self.model, b, k, self._options(width), self.strategy.split, self.strategy.shares, cut
+                self.model, b, k, self.token_options(width), self.strategy.split, self.strategy.shares, cut
             )
         return self._cost_cache[key]
 
-    def _options(self, width: int) -> TokenOptions:
+    def token_options(self, width: int) -> TokenOptions:
+        """The configured token options with an uplink width of ``width`` bits per value (32: float32)."""
         return replace(self.config.token_options, uplink_bits_per_value=None if width == FLOAT_BITS else width)
 
     def device_activations(self, index: np.ndarray, need_attention: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -209,14 +241,6 @@ class Learner:
         return self.model.device_forward(images(), need_attention=need_attention)
 
     # -- training ----------------------------------------------------------------------------
-    def _optimizer(self) -> torch.optim.Optimizer:
-        params = dict(self.model.named_parameters())
-        group = [params[n] for n in self._param_names]
-        c = self.config
-        if c.optimizer == "adamw":
-            return torch.optim.AdamW(group, lr=c.lr, weight_decay=c.weight_decay)
-        return torch.optim.SGD(group, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
-
     @contextlib.contextmanager
     def _dropout_rng(self, device: int) -> Iterator[None]:
         # peft's LoRA dropout draws from torch's global generator: fork it, seeded from the
@@ -256,17 +280,19 @@ class Learner:
         split = self.strategy.split
         cut_of = self._per_device(devices, cuts, "cuts", self.model.check_cut if split else lambda v: self.model.cut)
         width_of = self._per_device(devices, bits, "bits", self._width)
+        if self.batched and devices:
+            return train_batched(self, devices, budgets, cut_of, width_of)
         c = self.config
         self.model.train()
         reports = []
         for d, k, cut, width in zip(devices, budgets, cut_of, width_of):
-            options = self._options(width)
+            options = self.token_options(width)
             state, opt_state = self.strategy.start(self, d)
             self.model.load_trainable_state(state)
-            opt = self._optimizer()
+            opt = make_optimizer(self._trainable_params(), c)
             if opt_state is not None:
                 opt.load_state_dict(opt_state)
-            b = self._batch_size(d)
+            b = self.batch_size_of(d)
             losses, up, down = [], [], []
             cached = split and self.activations is not None and self.activations.usable(cut)
             for _ in range(c.local_steps):
@@ -285,9 +311,7 @@ class Learner:
                 up.append(out.uplink_bits)
                 down.append(out.downlink_bits)
             keep_opt = self.strategy.keeps_optimizer
-            self.pending[d] = (self.model.trainable_state(), copy.deepcopy(opt.state_dict()) if keep_opt else None)
-            self.pending_cuts[d] = cut
-            self.order.append(d)
+            self.hold(d, self.model.trainable_state(), copy.deepcopy(opt.state_dict()) if keep_opt else None, cut)
             cost = replace(self.step_cost(k, b, cut if split else None, width), uplink_bits=float(np.mean(up)),
                            downlink_bits=float(np.mean(down)))
             reports.append(DeviceReport(d, len(self.partitions[d]), c.local_steps, float(np.mean(losses)), k, cost,

@@ -59,6 +59,9 @@ class LearnerConfig:
                              "records the resolved one")
     activation_cache: bool = _f(True, "compute a frozen device part's outputs once per batch and reuse them "
                                       "(same results, less wall time)")
+    batched: bool = _f(True, "train a round's devices together where they are independent (split-federated, frozen "
+                             "device part): one batched server computation, results equal to the per-device loop "
+                             "within float32 rounding; False: the per-device loop")
     per_device_cut: bool = _f(False, "adapters in every block, so that each device may be cut after its own "
                                      "block each round (follows the policy)")
 

@@ -48,6 +48,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from learning.federated import Learner
 
 BATCHED_STRATEGIES = ("split-federated",)
+#: largest ratio of token counts padded together (more: less padding, more groups)
+PAD_RATIO = 1.25
 
 
 def batch_blocker(learner: "Learner") -> str | None:
@@ -108,6 +110,52 @@ def batched_logits(model: nn.Module, cut: int, params: dict[str, torch.Tensor], 
         model._qkv_out = None  # the qkv hook kept a vmapped tensor
 
 
+def token_groups(counts: list[int], max_ratio: float = PAD_RATIO) -> list[list[int]]:
+    """Devices grouped by token count so that padding stays small.
+
+    Args:
+        counts: tokens each device sends per sample this step.
+        max_ratio: largest ``max / min`` token count within a group.
+
+    Returns:
+        Groups of positions into ``counts`` (sorted by count), covering each position once.
+    """
+    order = sorted(range(len(counts)), key=lambda m: counts[m])
+    groups: list[list[int]] = []
+    for m in order:
+        if groups and counts[m] <= max_ratio * counts[groups[-1][0]]:
+            groups[-1].append(m)
+        else:
+            groups.append([m])
+    return groups
+
+
+def _group_losses(model: nn.Module, cut: int, params: dict[str, torch.Tensor], group: list[int],
+                  received: list[torch.Tensor], labels: list[torch.Tensor]) -> torch.Tensor:
+    """``[len(group)]`` mean cross-entropy of each device of ``group`` on its own received
+    tokens and labels, its tokens padded to the group's largest count and masked."""
+    G = len(group)
+    b_max = max(len(labels[m]) for m in group)
+    t_max = max(received[m].shape[1] for m in group)
+    dim = received[group[0]].shape[2]
+    # [G, B, T, D] zero-padded tokens; [G, B] labels and sample weights; [G, 1, 1, 1, T] key mask
+    tokens = received[group[0]].new_zeros(G, b_max, t_max, dim)
+    y_all = labels[group[0]].new_zeros(G, b_max)
+    weight = tokens.new_zeros(G, b_max)
+    key_bias = tokens.new_full((G, 1, 1, 1, t_max), float("-inf"))
+    for g, m in enumerate(group):
+        r, y = received[m], labels[m]
+        tokens[g, : r.shape[0], : r.shape[1]] = r
+        y_all[g, : len(y)] = y
+        weight[g, : len(y)] = 1.0 / len(y)
+        key_bias[g, ..., : r.shape[1]] = 0.0
+    index = torch.as_tensor(group, device=tokens.device)
+    logits = batched_logits(model, cut, {n: p.index_select(0, index) for n, p in params.items()}, tokens, key_bias)
+    # [G, B] per-sample cross-entropy; a device's loss is the mean over its own samples
+    ce = F.cross_entropy(logits.flatten(0, 1), y_all.flatten(), reduction="none").view(G, b_max)
+    return (ce * weight).sum(dim=1)
+
+
 def train_batched(learner: "Learner", devices: list[int], budgets: list[int], cuts: list[int],
                   widths: list[int]) -> list[DeviceReport]:
     """One round of ``devices`` in lock-step (see the module docstring); the same contract as
@@ -122,7 +170,6 @@ def train_batched(learner: "Learner", devices: list[int], budgets: list[int], cu
     params = {n: torch.stack([s[n] for s in starts]).to(learner.device).requires_grad_(True) for n in names}
     opt = make_optimizer(params.values(), c)
     sizes = [learner.batch_size_of(d) for d in devices]
-    b_max = max(sizes)
     options = [learner.token_options(w) for w in widths]
     need_attention = c.token_policy != "all"
     losses = np.zeros((M, c.local_steps))
@@ -142,23 +189,11 @@ def train_batched(learner: "Learner", devices: list[int], budgets: list[int], cu
                 received.append(up.dequantize().to(sel.tokens.dtype))
                 labels.append(y)
                 up_bits[m, step] = up.bits + up_labels.bits
-        t_max = max(r.shape[1] for r in received)
-        dim = received[0].shape[2]
-        # [M, B, T, D] zero-padded tokens; [M, B] labels and sample weights; [M, 1, 1, 1, T] key mask
-        tokens = received[0].new_zeros(M, b_max, t_max, dim)
-        y_all = labels[0].new_zeros(M, b_max)
-        weight = tokens.new_zeros(M, b_max)
-        key_bias = tokens.new_full((M, 1, 1, 1, t_max), float("-inf"))
-        for m, (r, y) in enumerate(zip(received, labels)):
-            tokens[m, : r.shape[0], : r.shape[1]] = r
-            y_all[m, : len(y)] = y
-            weight[m, : len(y)] = 1.0 / len(y)
-            key_bias[m, ..., : r.shape[1]] = 0.0
         opt.zero_grad(set_to_none=True)
-        logits = batched_logits(model, cut, params, tokens, key_bias)
-        # [M, B] per-sample cross-entropy; a device's loss is the mean over its own samples
-        ce = F.cross_entropy(logits.flatten(0, 1), y_all.flatten(), reduction="none").view(M, b_max)
-        per_device = (ce * weight).sum(dim=1)
+        per_device = torch.zeros(M, device=learner.device)
+        for group in token_groups([r.shape[1] for r in received]):
+            per_device = per_device.index_add(0, torch.as_tensor(group, device=learner.device),
+                                              _group_losses(model, cut, params, group, received, labels))
         per_device.sum().backward()
         opt.step()
         losses[:, step] = per_device.detach().cpu().numpy()

@@ -34,6 +34,7 @@ from learning.batched import batch_blocker, train_batched
 from learning.evaluation import evaluate_state
 from learning.optimizer import make_optimizer
 from learning.split_step import TokenOptions, device_select, split_step, whole_step
+from learning.sample_cache import SampleCache
 from learning.split_vit import SplitViT, SplitViTConfig
 from learning.strategies import strategy as make_strategy
 from learning.streams import DataStream, seed_of
@@ -102,6 +103,8 @@ class Learner:
         frozen = self.strategy.split and not learner_config.per_device_cut and not self.model.trains_device_part()
         self.activations = ActivationCache(self.model, model_config.cut) if (  # a frozen part at one cut
             frozen and learner_config.activation_cache and model_config.cut > 0) else None
+        self.samples = SampleCache(self.model, model_config.cut, train_set, learner_config.sample_cache_mb << 20) if (
+            self.activations is not None) else None  # the batched round's once-per-sample device part
         self._param_names = self.model.trainable_names()
         self._streams = [DataStream(p, seed_of(s)) for p, s in zip(self.partitions, data_ss.spawn(self.num_devices))]
         self._token_gens = [torch.Generator().manual_seed(seed_of(s)) for s in token_ss.spawn(self.num_devices)]
@@ -121,6 +124,7 @@ class Learner:
         self.order: list[int] = []
         self._cost_cache: dict[tuple, StepCost] = {}
         self._retention_cache: dict[int, np.ndarray] = {}
+        self._batch_blocker = batch_blocker(self)
 
     # -- budgets and costs -----------------------------------------------------------------
     def _budget(self, k: int | None, field: str = "tokens") -> int:
@@ -198,7 +202,7 @@ class Learner:
     @property
     def batched(self) -> bool:
         """Whether rounds run batched (:mod:`learning.batched`): asked for and applicable."""
-        return self.config.batched and batch_blocker(self) is None
+        return self.config.batched and self._batch_blocker is None
 
     def step_cost(self, tokens: int | None = None, batch_size: int | None = None, cut: int | None = None,
                   bits: int | None = None) -> StepCost:
@@ -234,7 +238,10 @@ class Learner:
 
     def device_activations(self, index: np.ndarray, need_attention: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The device part's ``(tokens, cls_attn)`` of training batch ``index`` at the configured
-        cut: from the activation cache when it serves the current model, else forwarded."""
+        cut: once per sample in batched rounds (:mod:`learning.sample_cache`), else from the
+        activation cache when it serves the current model, else forwarded."""
+        if self.samples is not None and self.batched and self.activations.usable():
+            return self.samples.forward(index)
         images = lambda: self.train_set.batch(index)[0].to(self.device)  # noqa: E731
         if self.activations is not None and self.activations.usable():
             return self.activations.forward(self.train_set, index, images, need_attention)

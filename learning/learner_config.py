@@ -62,6 +62,9 @@ class LearnerConfig:
     batched: bool = _f(True, "train a round's devices together where they are independent (split-federated, frozen "
                              "device part): one batched server computation, results equal to the per-device loop "
                              "within float32 rounding; False: the per-device loop")
+    sample_cache_mb: int = _f(2048, "memory bound of the batched round's once-per-sample device part "
+                                    "(34 KB per sample for the default backbone; beyond it samples are "
+                                    "forwarded per batch)", "MiB")
     per_device_cut: bool = _f(False, "adapters in every block, so that each device may be cut after its own "
                                      "block each round (follows the policy)")
 
@@ -71,6 +74,9 @@ class LearnerConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if isinstance(self.sample_cache_mb, bool) or int(self.sample_cache_mb) != self.sample_cache_mb \
+                or not 0 <= self.sample_cache_mb <= 1 << 20:
+            raise ValueError(f"sample_cache_mb must be an integer in [0, {1 << 20}], got {self.sample_cache_mb!r}")
         for name in ("local_steps", "batch_size", "eval_samples", "eval_batch_size", "probe_samples"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")

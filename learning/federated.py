@@ -4,9 +4,12 @@ The :class:`Learner` holds the state of a run (the global adapters, per-device c
 optimiser states, the round's pending results, every random stream) and trains each device
 with real torch steps; what differs between training schemes (split or whole model, averaged
 or sequential or local) is its :class:`~learning.strategies.Strategy`, chosen by
-``LearnerConfig.strategy``. Devices are trained one after the other in this process; the
-simulated parallelism and its timing are the caller's, from :class:`~learning.costs.StepCost`.
-A frozen device part's outputs are computed once per batch (:mod:`learning.activation_cache`).
+``LearnerConfig.strategy``. A round's devices are trained together where they are independent
+(:mod:`learning.batched`, ``LearnerConfig.batched``), else one after the other
+(:mod:`learning.device_loop`); the simulated parallelism and its timing are the caller's, from
+:class:`~learning.costs.StepCost`. A frozen device part's outputs are computed once per sample
+in batched rounds (:mod:`learning.sample_cache`), else once per batch
+(:mod:`learning.activation_cache`).
 
 Randomness: one ``numpy.random.SeedSequence`` from the run's seed, spawned into streams for
 model initialisation, per-device data order, per-device token draws (``random`` token
@@ -15,10 +18,8 @@ only the data, token and dropout streams; retention curves, costs and examples t
 """
 from __future__ import annotations
 
-import contextlib
-import copy
 from dataclasses import replace
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -31,9 +32,9 @@ from learning.quantize import FLOAT_BITS
 from learning.learner_config import DeviceReport, LearnerConfig
 from learning.data import ImageDataset
 from learning.batched import batch_blocker, train_batched
+from learning.device_loop import train_one_by_one
 from learning.evaluation import evaluate_state
-from learning.optimizer import make_optimizer
-from learning.split_step import TokenOptions, device_select, split_step, whole_step
+from learning.split_step import TokenOptions, device_select
 from learning.sample_cache import SampleCache
 from learning.split_vit import SplitViT, SplitViTConfig
 from learning.strategies import strategy as make_strategy
@@ -189,7 +190,7 @@ class Learner:
         """Names of the model's trainable parameters, in ``named_parameters`` order."""
         return list(self._param_names)
 
-    def _trainable_params(self) -> list[torch.nn.Parameter]:
+    def trainable_params(self) -> list[torch.nn.Parameter]:
         params = dict(self.model.named_parameters())
         return [params[n] for n in self._param_names]
 
@@ -248,18 +249,6 @@ class Learner:
         return self.model.device_forward(images(), need_attention=need_attention)
 
     # -- training ----------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _dropout_rng(self, device: int) -> Iterator[None]:
-        # peft's LoRA dropout draws from torch's global generator: fork it, seeded from the
-        # device's own stream (results depend on the seed only; the caller's state is kept)
-        if self.model_config.lora_dropout == 0:
-            yield
-            return
-        seed = int(torch.randint(2**62, (1,), generator=self._dropout_gens[device]))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            yield
-
     def train_round(self, devices: Sequence[int], tokens: int | Sequence[int] | None = None,
                     cuts: int | Sequence[int] | None = None,
                     bits: int | Sequence[int] | None = None) -> list[DeviceReport]:
@@ -289,42 +278,7 @@ class Learner:
         width_of = self._per_device(devices, bits, "bits", self._width)
         if self.batched and devices:
             return train_batched(self, devices, budgets, cut_of, width_of)
-        c = self.config
-        self.model.train()
-        reports = []
-        for d, k, cut, width in zip(devices, budgets, cut_of, width_of):
-            options = self.token_options(width)
-            state, opt_state = self.strategy.start(self, d)
-            self.model.load_trainable_state(state)
-            opt = make_optimizer(self._trainable_params(), c)
-            if opt_state is not None:
-                opt.load_state_dict(opt_state)
-            b = self.batch_size_of(d)
-            losses, up, down = [], [], []
-            cached = split and self.activations is not None and self.activations.usable(cut)
-            for _ in range(c.local_steps):
-                index = self._streams[d].next(b)
-                x, y = self.train_set.batch(index)
-                x, y = x.to(self.device), y.to(self.device)
-                pre = self.device_activations(index, options.policy != "all") if cached else None
-                opt.zero_grad(set_to_none=True)
-                with self._dropout_rng(d):
-                    if self.strategy.split:
-                        out = split_step(self.model, x, y, k, options, self._token_gens[d], cut=cut, device_out=pre)
-                    else:
-                        out = whole_step(self.model, x, y)
-                opt.step()
-                losses.append(out.loss)
-                up.append(out.uplink_bits)
-                down.append(out.downlink_bits)
-            keep_opt = self.strategy.keeps_optimizer
-            self.hold(d, self.model.trainable_state(), copy.deepcopy(opt.state_dict()) if keep_opt else None, cut)
-            cost = replace(self.step_cost(k, b, cut if split else None, width), uplink_bits=float(np.mean(up)),
-                           downlink_bits=float(np.mean(down)))
-            reports.append(DeviceReport(d, len(self.partitions[d]), c.local_steps, float(np.mean(losses)), k, cost,
-                                        cut, width))
-        self.model.train(False)
-        return reports
+        return train_one_by_one(self, devices, budgets, cut_of, width_of)
 
     def aggregate(self, devices: Sequence[int]) -> None:
         """Fold the round's results of ``devices`` into the model; the others are discarded.

@@ -26,6 +26,7 @@ SCENARIOS: dict[str, str] = {
     "highway": "scenarios.highway",
     "dense-cell": "scenarios.dense_cell",
     "paper-cell": "scenarios.paper_cell",
+    "paper-cell-100": "scenarios.paper_cell_100",
 }
 DEFAULT = "paper-cell"
 

@@ -40,7 +40,7 @@ from learning.split_vit import SplitViT
 Activations = tuple[torch.Tensor, torch.Tensor | None]
 
 
-def _mode_sensitive(module: nn.Module) -> bool:
+def mode_sensitive(module: nn.Module) -> bool:
     """Whether ``module`` computes differently in train mode (random or batch-dependent)."""
     if isinstance(module, nn.modules.dropout._DropoutNd):
         return module.p > 0
@@ -75,7 +75,7 @@ class ActivationCache:
             b for n, b in model.named_buffers() if model.is_device_param(n, self.cut)]
         blocks = list(model.vit.blocks[: self.cut])
         stem = [model.vit.patch_embed, model.vit.pos_drop, model.vit.patch_drop, model.vit.norm_pre]
-        self._sensitive = any(_mode_sensitive(m) for part in stem + blocks for m in part.modules())
+        self._sensitive = any(mode_sensitive(m) for part in stem + blocks for m in part.modules())
         self._entries: OrderedDict[tuple, Activations] = OrderedDict()
         self._bytes = 0
         self._datasets: dict[int, object] = {}

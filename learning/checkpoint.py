@@ -24,6 +24,7 @@ def learner_state(learner: "Learner") -> dict:
         "streams": [s.state_dict() for s in learner._streams],
         "token_gens": [g.get_state() for g in learner._token_gens],
         "dropout_gens": [g.get_state() for g in learner._dropout_gens],
+        "sample_cache": learner.samples.state_dict() if learner.samples is not None else None,
     }
 
 
@@ -47,6 +48,11 @@ def load_learner_state(learner: "Learner", state: dict) -> None:
         g.set_state(st)
     for g, st in zip(learner._dropout_gens, state["dropout_gens"]):
         g.set_state(st)
+    if learner.samples is not None:
+        if state.get("sample_cache") is not None:
+            learner.samples.load_state_dict(state["sample_cache"])
+        else:
+            learner.samples.reset()
     learner.pending.clear()
     learner.pending_cuts.clear()
     learner.order.clear()

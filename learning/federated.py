@@ -4,9 +4,12 @@ The :class:`Learner` holds the state of a run (the global adapters, per-device c
 optimiser states, the round's pending results, every random stream) and trains each device
 with real torch steps; what differs between training schemes (split or whole model, averaged
 or sequential or local) is its :class:`~learning.strategies.Strategy`, chosen by
-``LearnerConfig.strategy``. Devices are trained one after the other in this process; the
-simulated parallelism and its timing are the caller's, from :class:`~learning.costs.StepCost`.
-A frozen device part's outputs are computed once per batch (:mod:`learning.activation_cache`).
+``LearnerConfig.strategy``. A round's devices are trained together where they are independent
+(:mod:`learning.batched`, ``LearnerConfig.batched``), else one after the other
+(:mod:`learning.device_loop`); the simulated parallelism and its timing are the caller's, from
+:class:`~learning.costs.StepCost`. A frozen device part's outputs are computed once per sample
+in batched rounds (:mod:`learning.sample_cache`), else once per batch
+(:mod:`learning.activation_cache`).
 
 Randomness: one ``numpy.random.SeedSequence`` from the run's seed, spawned into streams for
 model initialisation, per-device data order, per-device token draws (``random`` token
@@ -15,10 +18,8 @@ only the data, token and dropout streams; retention curves, costs and examples t
 """
 from __future__ import annotations
 
-import contextlib
-import copy
 from dataclasses import replace
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -30,8 +31,11 @@ from learning.costs import StepCost, measure_step_cost
 from learning.quantize import FLOAT_BITS
 from learning.learner_config import DeviceReport, LearnerConfig
 from learning.data import ImageDataset
+from learning.batched import batch_blocker, train_batched
+from learning.device_loop import train_one_by_one
 from learning.evaluation import evaluate_state
-from learning.split_step import TokenOptions, device_select, split_step, whole_step
+from learning.split_step import TokenOptions, device_select
+from learning.sample_cache import SampleCache
 from learning.split_vit import SplitViT, SplitViTConfig
 from learning.strategies import strategy as make_strategy
 from learning.streams import DataStream, seed_of
@@ -100,6 +104,8 @@ class Learner:
         frozen = self.strategy.split and not learner_config.per_device_cut and not self.model.trains_device_part()
         self.activations = ActivationCache(self.model, model_config.cut) if (  # a frozen part at one cut
             frozen and learner_config.activation_cache and model_config.cut > 0) else None
+        self.samples = SampleCache(self.model, model_config.cut, train_set, learner_config.sample_cache_mb << 20) if (
+            self.activations is not None) else None  # the batched round's once-per-sample device part
         self._param_names = self.model.trainable_names()
         self._streams = [DataStream(p, seed_of(s)) for p, s in zip(self.partitions, data_ss.spawn(self.num_devices))]
         self._token_gens = [torch.Generator().manual_seed(seed_of(s)) for s in token_ss.spawn(self.num_devices)]
@@ -119,6 +125,7 @@ class Learner:
         self.order: list[int] = []
         self._cost_cache: dict[tuple, StepCost] = {}
         self._retention_cache: dict[int, np.ndarray] = {}
+        self._batch_blocker = batch_blocker(self)
 
     # -- budgets and costs -----------------------------------------------------------------
     def _budget(self, k: int | None, field: str = "tokens") -> int:
@@ -166,8 +173,37 @@ class Learner:
         labels = np.asarray(self.train_set.labels)
         return np.stack([np.bincount(labels[p], minlength=self.train_set.num_classes) for p in self.partitions])
 
-    def _batch_size(self, device: int) -> int:
+    def batch_size_of(self, device: int) -> int:
+        """Samples per local step of ``device`` (all of its data when it holds fewer than a batch)."""
         return min(self.config.batch_size, len(self.partitions[device]))
+
+    def next_batch(self, device: int, batch_size: int) -> torch.Tensor:
+        """``int64 [batch_size]`` indices into ``train_set`` of ``device``'s next batch (consumed)."""
+        return self._streams[device].next(batch_size)
+
+    def token_generator(self, device: int) -> torch.Generator:
+        """The generator of ``device``'s token draws (the ``random`` policy)."""
+        return self._token_gens[device]
+
+    @property
+    def trainable_names(self) -> list[str]:
+        """Names of the model's trainable parameters, in ``named_parameters`` order."""
+        return list(self._param_names)
+
+    def trainable_params(self) -> list[torch.nn.Parameter]:
+        params = dict(self.model.named_parameters())
+        return [params[n] for n in self._param_names]
+
+    def hold(self, device: int, state: State, opt_state: dict | None, cut: int) -> None:
+        """Keep ``device``'s result of this round (adapters, optimiser state, cut) until :meth:`aggregate`."""
+        self.pending[device] = (state, opt_state)
+        self.pending_cuts[device] = cut
+        self.order.append(device)
+
+    @property
+    def batched(self) -> bool:
+        """Whether rounds run batched (:mod:`learning.batched`): asked for and applicable."""
+        return self.config.batched and self._batch_blocker is None
 
     def step_cost(self, tokens: int | None = None, batch_size: int | None = None, cut: int | None = None,
                   bits: int | None = None) -> StepCost:
@@ -193,42 +229,26 @@ class Learner:
         key = (k, b, cut, width)
         if key not in self._cost_cache:
             self._cost_cache[key] = measure_step_cost(
-                self.model, b, k, self._options(width), self.strategy.split, self.strategy.shares, cut
+                self.model, b, k, self.token_options(width), self.strategy.split, self.strategy.shares, cut
             )
         return self._cost_cache[key]
 
-    def _options(self, width: int) -> TokenOptions:
+    def token_options(self, width: int) -> TokenOptions:
+        """The configured token options with an uplink width of ``width`` bits per value (32: float32)."""
         return replace(self.config.token_options, uplink_bits_per_value=None if width == FLOAT_BITS else width)
 
     def device_activations(self, index: np.ndarray, need_attention: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The device part's ``(tokens, cls_attn)`` of training batch ``index`` at the configured
-        cut: from the activation cache when it serves the current model, else forwarded."""
+        cut: once per sample in batched rounds (:mod:`learning.sample_cache`), else from the
+        activation cache when it serves the current model, else forwarded."""
+        if self.samples is not None and self.batched and self.activations.usable():
+            return self.samples.forward(index)
         images = lambda: self.train_set.batch(index)[0].to(self.device)  # noqa: E731
         if self.activations is not None and self.activations.usable():
             return self.activations.forward(self.train_set, index, images, need_attention)
         return self.model.device_forward(images(), need_attention=need_attention)
 
     # -- training ----------------------------------------------------------------------------
-    def _optimizer(self) -> torch.optim.Optimizer:
-        params = dict(self.model.named_parameters())
-        group = [params[n] for n in self._param_names]
-        c = self.config
-        if c.optimizer == "adamw":
-            return torch.optim.AdamW(group, lr=c.lr, weight_decay=c.weight_decay)
-        return torch.optim.SGD(group, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
-
-    @contextlib.contextmanager
-    def _dropout_rng(self, device: int) -> Iterator[None]:
-        # peft's LoRA dropout draws from torch's global generator: fork it, seeded from the
-        # device's own stream (results depend on the seed only; the caller's state is kept)
-        if self.model_config.lora_dropout == 0:
-            yield
-            return
-        seed = int(torch.randint(2**62, (1,), generator=self._dropout_gens[device]))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            yield
-
     def train_round(self, devices: Sequence[int], tokens: int | Sequence[int] | None = None,
                     cuts: int | Sequence[int] | None = None,
                     bits: int | Sequence[int] | None = None) -> list[DeviceReport]:
@@ -256,44 +276,9 @@ class Learner:
         split = self.strategy.split
         cut_of = self._per_device(devices, cuts, "cuts", self.model.check_cut if split else lambda v: self.model.cut)
         width_of = self._per_device(devices, bits, "bits", self._width)
-        c = self.config
-        self.model.train()
-        reports = []
-        for d, k, cut, width in zip(devices, budgets, cut_of, width_of):
-            options = self._options(width)
-            state, opt_state = self.strategy.start(self, d)
-            self.model.load_trainable_state(state)
-            opt = self._optimizer()
-            if opt_state is not None:
-                opt.load_state_dict(opt_state)
-            b = self._batch_size(d)
-            losses, up, down = [], [], []
-            cached = split and self.activations is not None and self.activations.usable(cut)
-            for _ in range(c.local_steps):
-                index = self._streams[d].next(b)
-                x, y = self.train_set.batch(index)
-                x, y = x.to(self.device), y.to(self.device)
-                pre = self.device_activations(index, options.policy != "all") if cached else None
-                opt.zero_grad(set_to_none=True)
-                with self._dropout_rng(d):
-                    if self.strategy.split:
-                        out = split_step(self.model, x, y, k, options, self._token_gens[d], cut=cut, device_out=pre)
-                    else:
-                        out = whole_step(self.model, x, y)
-                opt.step()
-                losses.append(out.loss)
-                up.append(out.uplink_bits)
-                down.append(out.downlink_bits)
-            keep_opt = self.strategy.keeps_optimizer
-            self.pending[d] = (self.model.trainable_state(), copy.deepcopy(opt.state_dict()) if keep_opt else None)
-            self.pending_cuts[d] = cut
-            self.order.append(d)
-            cost = replace(self.step_cost(k, b, cut if split else None, width), uplink_bits=float(np.mean(up)),
-                           downlink_bits=float(np.mean(down)))
-            reports.append(DeviceReport(d, len(self.partitions[d]), c.local_steps, float(np.mean(losses)), k, cost,
-                                        cut, width))
-        self.model.train(False)
-        return reports
+        if self.batched and devices:
+            return train_batched(self, devices, budgets, cut_of, width_of)
+        return train_one_by_one(self, devices, budgets, cut_of, width_of)
 
     def aggregate(self, devices: Sequence[int]) -> None:
         """Fold the round's results of ``devices`` into the model; the others are discarded.

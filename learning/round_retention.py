@@ -47,7 +47,7 @@ def round_retention(learner: "Learner", devices: Sequence[int]) -> np.ndarray:
         curves = []
         for _ in range(cfg.local_steps):
             # the very batch training sends next: a frozen device part's output is cached for it
-            tokens, cls_attn = learner.device_activations(stream.next(learner._batch_size(d)))
+            tokens, cls_attn = learner.device_activations(stream.next(learner.batch_size_of(d)))
             imp = patch_importance(cls_attn, model.num_prefix_tokens)
             curves.append(retention_curve(imp, cfg.token_policy, cfg.ranking, tokens))
         stream.load_state_dict(saved)

@@ -27,6 +27,7 @@ SCENARIOS: dict[str, str] = {
     "highway": "scenarios.highway",
     "dense-cell": "scenarios.dense_cell",
     "paper-cell": "scenarios.paper_cell",
+    "paper-cell-100": "scenarios.paper_cell_100",
     "scenes-cell": "scenarios.scenes_cell",
 }
 DEFAULT = "scenes-cell"

@@ -19,8 +19,9 @@ def _partitions(n: int, devices: int = 3) -> list[np.ndarray]:
 
 
 def _learner(model_config, train, test, **learner_kw) -> Learner:
+    # the per-device loop: the batch cache is bit-exact there (batched rounds use the per-sample one)
     cfg = LearnerConfig(local_steps=2, batch_size=8, eval_samples=60, eval_batch_size=25, probe_samples=8,
-                        **learner_kw)
+                        **{"batched": False, **learner_kw})
     return Learner(model_config, cfg, train, test, _partitions(len(train)), seed=3)
 
 

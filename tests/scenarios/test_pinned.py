@@ -92,6 +92,9 @@ def overrides(data_dir: Path, cache_dir: Path, case_policy: str) -> dict:
         "learner.local_steps": 2, "learner.batch_size": 8, "learner.optimizer": "sgd",
         "learner.lr": 0.02, "learner.eval_samples": EVAL_SAMPLES, "learner.eval_batch_size": 32,
         "learner.probe_samples": 8,
+        # pinned on the per-device loop (bit for bit); the batched round agrees to float32
+        # rounding (tests/learning/test_batched.py)
+        "learner.batched": False,
     }
 
 

@@ -147,7 +147,8 @@ def test_scenario_file_by_path(tmp_path, fmnist_dir):
 def test_list_and_show(capsys):
     assert main(["list"]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in listed] == ["static-cell", "pedestrians", "highway", "dense-cell", "paper-cell"]
+    assert [line.split()[0] for line in listed] == ["static-cell", "pedestrians", "highway", "dense-cell", "paper-cell",
+                                                      "paper-cell-100"]
     assert main(["show", "highway", "--set", "devices=5"]) == 0
     shown = capsys.readouterr().out
     assert "devices = 5" in shown and "world.num_devices = 5" in shown

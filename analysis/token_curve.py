@@ -27,6 +27,14 @@ SELECTION_STYLE = {
 }
 
 
+def _model_of(obj: dict) -> str:
+    """What the curve evaluated: a run's fine-tuned model, or a backbone file with its own head."""
+    if obj.get("run"):
+        return "fine-tuned run"
+    weights = str(obj.get("weights") or "backbone")
+    return f"backbone {weights.rsplit('/', 1)[-1].removesuffix('.safetensors')}"
+
+
 def read_token_curve(path: str | Path) -> dict:
     """The benchmark's JSON object: a file holding it alone, or the benchmark's whole output.
 
@@ -75,7 +83,7 @@ def token_curve_figure(curves: Sequence[dict]) -> Figure:
                 xs = [k for k in ks if str(k) in per_k]
                 top.plot(xs, [100 * per_k[str(k)] for k in xs], color=color, marker=marker, linestyle=ls,
                          label=label)
-            top.set_title(f"cut after block {obj['cut']} ({obj.get('samples', '?')} test images)")
+            top.set_title(f"{_model_of(obj)}, cut {obj['cut']}\n({obj.get('samples', '?')} test images)")
             top.set_xscale("log", base=2)
             top.set_xticks(ks, [str(k) for k in ks])
             top.minorticks_off()

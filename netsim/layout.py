@@ -155,15 +155,19 @@ def site_distances_m(positions_m: np.ndarray, sites_m: np.ndarray, shifts_m: np.
     Returns:
         ``[N, S]`` distances in m.
     """
-    # [N, S]
-    dx = positions_m[:, 0, None] - sites_m[None, :, 0]
-    dy = positions_m[:, 1, None] - sites_m[None, :, 1]
+    num_sites = len(sites_m)
     if shifts_m is None or len(shifts_m) == 1:
+        # [N, S]
+        dx = positions_m[:, 0, None] - sites_m[None, :, 0]
+        dy = positions_m[:, 1, None] - sites_m[None, :, 1]
         return np.sqrt(dx * dx + dy * dy)
-    # [N, S, K]: the copy of site s shifted by T is at s + T
-    ddx = dx[..., None] - shifts_m[:, 0]
-    ddy = dy[..., None] - shifts_m[:, 1]
-    return np.sqrt((ddx * ddx + ddy * ddy).min(axis=-1))
+    # [S * K, 2]: every copy of every site (site-major), then [N, S * K] squared distances
+    images = (sites_m[:, None, :] + shifts_m[None, :, :]).reshape(-1, 2)
+    dx = positions_m[:, 0, None] - images[None, :, 0]
+    dy = positions_m[:, 1, None] - images[None, :, 1]
+    d2 = dx * dx
+    d2 += dy * dy
+    return np.sqrt(d2.reshape(len(positions_m), num_sites, -1).min(axis=2))
 
 
 def wrap_position_m(positions_m: np.ndarray, sites_m: np.ndarray, shifts_m: np.ndarray) -> np.ndarray:

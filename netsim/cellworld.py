@@ -21,10 +21,11 @@ untouched otherwise). Physics comes from :mod:`netsim.layout`, :mod:`netsim.site
 * Rates: uplink SINR from the uplink transmissions of the other cells on overlapping band,
   downlink SINR from the other cells' base stations sending on overlapping band (PSD
   ``P_BS / band``); recomputed at every channel update and whenever a transfer starts or stops.
-* Planning (``planning_interference="last-round"``): the snapshot's gain of device i is its
-  serving-link gain times ``N0 / (N0 + I_s)``, with ``I_s`` the mean uplink interference PSD its
-  serving site measured over the airtime of the last round in which it received, so the
-  allocation's SNR is the SINR it can expect.
+* Planning: the snapshot (:meth:`CellWorld.channel_state`) describes each device's serving
+  link (gain, path loss, shadowing) and, with ``planning_interference="last-round"``, the mean
+  uplink interference PSD ``I_s`` its serving site measured over the airtime of the last round
+  in which it received (zeros with ``"none"``). A planner that multiplies the gain by
+  ``N0 / (N0 + I_s)`` plans with the SINR it can expect (:func:`netsim.interference.planning_factor`).
 * Handover in a round: ``migrate`` moves the session (``plan.server_state_bits`` plus the
   activations of an uplink in flight) over the backhaul; server phases and downlinks wait for
   it. ``drop`` stops the device with reason ``handover``. Either way a ``handover`` row goes into
@@ -275,16 +276,14 @@ class CellWorld(CellProcesses, World):
         return self._serving.copy()
 
     def channel_state(self) -> ChannelState:
-        """Snapshot for planning: the serving link of each device (module docstring)."""
+        """Snapshot for planning: each device's serving link and its site's interference (module docstring)."""
         d = self.devices
         rows = np.arange(self.config.num_devices)
         s = self._serving
         psd = self._site_interference_psd[s]
-        gain = self._link_gain
-        if self.config.cells.planning_interference == "last-round":
-            gain = gain * (self._noise_ul / (self._noise_ul + psd))
-        else:
+        if self.config.cells.planning_interference == "none":
             psd = np.zeros_like(psd)
+        gain = self._link_gain
         return ChannelState(
             gain_lin=gain.copy(), pathloss_db=self.pathloss_db[rows, s].copy(),
             shadowing_db=self._shadowing.shadowing_db[rows, s].copy(),

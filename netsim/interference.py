@@ -160,3 +160,16 @@ def downlink_geometry_lin(gain_lin: np.ndarray, bs_power_w: float | np.ndarray, 
         serving = np.argmax(rx, axis=1)
     own = rx[np.arange(len(rx)), serving]
     return own / (noise_w + rx.sum(axis=1) - own)
+
+
+def planning_factor(noise_psd: float, interference_psd_w_per_hz: np.ndarray) -> np.ndarray:
+    """``N0 / (N0 + I)``: the gain multiplier under which an SNR formula gives the SINR.
+
+    With interference of PSD ``I`` over the victim's band, ``p g / ((N0 + I) B) = p g' / (N0 B)``
+    for ``g' = g N0 / (N0 + I)``, so a planner that knows only SNRs plans with the SINR.
+
+    Args:
+        noise_psd: N0 in W/Hz.
+        interference_psd_w_per_hz: ``[N]`` interference PSD, W/Hz.
+    """
+    return noise_psd / (noise_psd + np.asarray(interference_psd_w_per_hz, dtype=float))

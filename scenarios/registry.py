@@ -26,6 +26,8 @@ SCENARIOS: dict[str, str] = {
     "highway": "scenarios.highway",
     "dense-cell": "scenarios.dense_cell",
     "paper-cell": "scenarios.paper_cell",
+    "highway-corridor": "scenarios.highway_corridor",
+    "urban-7": "scenarios.urban_7",
 }
 DEFAULT = "paper-cell"
 

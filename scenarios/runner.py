@@ -32,6 +32,7 @@ from scenarios.overrides import ConfigError, apply_overrides, to_dict
 from scenarios.trace import Trace
 from scenarios.validate import check_all
 from scenarios.registry import Scenario, load
+from scenarios.cells import table_columns
 from scenarios.config import ScenarioConfig
 from scenarios.policies import policy_class
 
@@ -301,6 +302,7 @@ class RunWriter:
         """
         out, trace, r = self.out, cosim.trace, cosim.round
         for table, attr, columns in TABLES:
+            columns = table_columns(cosim.world, attr, columns)  # a multi-cell world adds its columns
             rows = getattr(trace, attr)
             sha = rundir.write_part(out, table, r, frame(rows, columns), schema(columns))
             self.hashes[table] = rundir.chain(self.hashes[table], sha)

@@ -12,8 +12,8 @@ for :class:`netsim.cellworld.CellWorld`:
 * a downlink waits for the same migration before it starts.
 
 It reads from the world: ``_serving``, ``servers``, ``_ready_s`` (when each device's migrated
-session is available), ``_set_active(i, uplink, on)``, ``_changed`` (the event of a change of
-transmitters), ``_interference_ul`` / ``_interference_dl`` and ``_snr_free_ul`` / ``_snr_free_dl``
+session is available), ``_set_active(i, uplink, on)``, ``_waiting`` (device -> the event that
+wakes its transfer when another transfer's start or stop changes its rate), ``_interference_ul`` / ``_interference_dl`` and ``_snr_free_ul`` / ``_snr_free_dl``
 (interference-free SNR), plus what the base processes read.
 """
 
@@ -110,6 +110,11 @@ class CellProcesses(DeviceProcesses):
         done = phase.flops if stop_reason == Reason.COMPLETED else max(env.now - served_from, 0.0) * self.config.server.flops_per_s
         r.record(phase, start, env.now, 0.0, 0.0, 0.0, 0.0, float(done), math.nan, stop_reason)
 
+    def _wait_for_change(self, i: int, uplink: bool) -> simpy.Event:
+        event = self.env.event()
+        self._waiting[i] = (event, uplink)
+        return event
+
     def _link_now(self, i: int, uplink: bool) -> tuple[float, float, float, float]:
         if uplink:
             return (float(self._rate_ul[i]), float(self._snr_ul[i]), float(self._snr_free_ul[i]),
@@ -151,7 +156,8 @@ class CellProcesses(DeviceProcesses):
                 next_update = (self._interval + 1) * coherence_s
                 if stop <= next_update:
                     done = env.timeout(stop - seg_start)
-                    fired = yield done | self._changed
+                    fired = yield done | self._wait_for_change(i, uplink)
+                    self._waiting.pop(i, None)
                     if done in fired:
                         if completes:
                             sent += remaining
@@ -166,7 +172,8 @@ class CellProcesses(DeviceProcesses):
                         self._account_interference(i, uplink, interference, airtime)
                         break
                 else:
-                    yield self._updated | self._changed
+                    yield self._updated | self._wait_for_change(i, uplink)
+                    self._waiting.pop(i, None)
                 airtime = env.now - seg_start
                 chunk = drained_bits(rate, airtime, remaining)
                 sent += chunk
@@ -176,6 +183,7 @@ class CellProcesses(DeviceProcesses):
                 interference_time += interference * airtime
                 self._account_interference(i, uplink, interference, airtime)
         except simpy.Interrupt as interrupt:
+            self._waiting.pop(i, None)
             r.interrupted = interrupt.cause
             airtime = env.now - seg_start if active else 0.0
             chunk = drained_bits(rate, airtime, remaining)

@@ -156,7 +156,8 @@ class CellWorld(CellProcesses, World):
         self.servers = [simpy.Resource(self.env, capacity=self.config.server.parallel_slots) for _ in range(self.num_sites)]
         self.server = self.servers[0]
         self._updated = self.env.event()
-        self._changed = self.env.event()
+        # Transfers waiting for their rate to change: device -> (event, uplink).
+        self._waiting: dict[int, tuple[simpy.Event, bool]] = {}
         self.env.process(self._channel_process())
 
     def _large_scale(self) -> None:
@@ -195,6 +196,8 @@ class CellWorld(CellProcesses, World):
             self._on_handover(int(i), int(self._serving[i]), int(serving[i]))
         # In place: the rounds' rows read this array.
         self._serving[:] = serving
+        if handed.any():
+            self._refresh_bands()
 
     def _on_handover(self, i: int, old: int, new: int) -> None:
         now = float(self.env.now)
@@ -223,15 +226,27 @@ class CellWorld(CellProcesses, World):
 
     # ------------------------------------------------------------------ rates
     def _set_radio(self) -> None:
+        self._refresh_bands()
         self._compute_rates()
 
     def _set_active(self, i: int, uplink: bool, on: bool) -> None:
-        """A transfer starts or stops transmitting: recompute every SINR and wake the transfers."""
+        """A transfer starts or stops transmitting: recompute every SINR and wake the transfers
+        whose rate it changed (the others' planned ends stay exact)."""
         self._active[uplink][i] = on
+        old = {True: self._rate_ul, False: self._rate_dl}
         self._compute_rates()
-        if self._changed.callbacks:
-            event, self._changed = self._changed, self.env.event()
-            event.succeed()
+        if not self._waiting:
+            return
+        new = {True: self._rate_ul, False: self._rate_dl}
+        for j, (event, up) in list(self._waiting.items()):
+            if new[up][j] != old[up][j]:
+                del self._waiting[j]
+                event.succeed()
+
+    def _refresh_bands(self) -> None:
+        """Each device's piece of its cell's band (changes with the plans and the serving cells)."""
+        b = np.where(self._in_round, self._bandwidth_hz, 0.0)
+        self._lo_hz, self._hi_hz = pack_bands_hz(self._serving, b, self._cell_start_hz)
 
     def _compute_rates(self) -> None:
         n = self.config.num_devices
@@ -243,7 +258,7 @@ class CellWorld(CellProcesses, World):
             link = link * self._fading.power_gain()[:, 0]
         self._link_gain = link
         b = self._bandwidth_hz
-        lo, hi = pack_bands_hz(s, np.where(self._in_round, b, 0.0), self._cell_start_hz)
+        lo, hi = self._lo_hz, self._hi_hz
         zeros = np.zeros(n)
         # Uplink: transmitters are devices; the gain to victim v is G[t, s_v].
         tx = np.flatnonzero(self._active[True])
@@ -308,11 +323,12 @@ class CellWorld(CellProcesses, World):
             result = super().run_round(round_index, plans, deadline_s, schedule)
         finally:
             self._in_round[:] = False
+            self._waiting.clear()
         heard = self._acc_airtime > 0
         self._site_interference_psd[heard] = self._acc_interference[heard] / self._acc_airtime[heard]
         result.rows.extend(self._handover_rows)
         self._handover_rows = []
-        self._compute_rates()
+        self._set_radio()
         return result
 
     def _check_plans(self, plans, deadline_s, schedule) -> None:

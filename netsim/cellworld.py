@@ -29,7 +29,8 @@ untouched otherwise). Physics comes from :mod:`netsim.layout`, :mod:`netsim.site
 * Handover in a round: ``migrate`` moves the session (``plan.server_state_bits`` plus the
   activations of an uplink in flight) over the backhaul; server phases and downlinks wait for
   it. ``drop`` stops the device with reason ``handover``. Either way a ``handover`` row goes into
-  the trace; every handover, in a round or not, is in :attr:`CellWorld.handover_log`.
+  the trace, as it does (0 bits, 0 s) for a device idle in the round; every handover, in a
+  round or not, is in :attr:`CellWorld.handover_log`.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ class CellWorld(CellProcesses, World):
         self._inflight_bits = np.zeros(n)
         self._pipelines: dict = {}
         self._handover_rows: list[dict] = []
+        self._round_index: int | None = None  # the round being run, else None
         self.handover_log: list[dict] = []
         self._ttt_steps = cells.handover.time_to_trigger_steps(config.coherence_s)
         # Mean uplink interference PSD per site (planning) and its accumulators over a round.
@@ -204,6 +206,10 @@ class CellWorld(CellProcesses, World):
         self.handover_log.append({"time_s": now, "device": i, "from_cell": old, "to_cell": new})
         entry = self._pipelines.get(i)
         if entry is None or not entry[0].is_alive:
+            if self._round_index is not None:
+                # Idle in this round (not planned, or done): nothing to move, traced all the same.
+                self._handover_rows.append(self._handover_row(self._round_index, i, now, now, 0.0, 0.0, 0.0, 0,
+                                                              Reason.COMPLETED, new, old))
             return
         process, r = entry
         h = self.config.cells.handover
@@ -216,13 +222,21 @@ class CellWorld(CellProcesses, World):
             end_s = start_s + float(migration_s(bits, h.backhaul_bps, h.backhaul_latency_s))
             self._ready_s[i] = end_s
             rate, reason = h.backhaul_bps, Reason.COMPLETED
-        self._handover_rows.append({
-            "round": r.round_index, "device": i, "step": -1, "phase": "handover", "start_s": now, "end_s": end_s,
-            "bits": bits, "rate_bps": float(rate), "power_w": 0.0, "bandwidth_hz": float(r.plan.bandwidth_hz),
-            "energy_j": 0.0, "flops": 0.0, "tokens_kept": r.plan.tokens_kept, "snr_db": float("nan"),
+        self._handover_rows.append(self._handover_row(r.round_index, i, now, end_s, bits, float(rate),
+                                                      float(r.plan.bandwidth_hz), r.plan.tokens_kept, reason, new, old))
+
+    @staticmethod
+    def _handover_row(round_index: int, device: int, start_s: float, end_s: float, bits: float, rate_bps: float,
+                      bandwidth_hz: float, tokens: int, reason: Reason, new: int, old: int) -> dict:
+        """An ``events`` row of phase ``handover``: the backhaul transfer of the session (bits,
+        seconds, its rate), or the drop (reason ``handover``); ``cell`` the new cell."""
+        return {
+            "round": round_index, "device": device, "step": -1, "phase": "handover", "start_s": start_s,
+            "end_s": end_s, "bits": bits, "rate_bps": rate_bps, "power_w": 0.0, "bandwidth_hz": bandwidth_hz,
+            "energy_j": 0.0, "flops": 0.0, "tokens_kept": tokens, "snr_db": float("nan"),
             "deadline_met": reason == Reason.COMPLETED, "reason": str(reason), "cell": new, "from_cell": old,
             "sinr_db": float("nan"), "interference_w": float("nan"),
-        })
+        }
 
     # ------------------------------------------------------------------ rates
     def _set_radio(self) -> None:
@@ -317,6 +331,7 @@ class CellWorld(CellProcesses, World):
         self._in_round[:] = False
         self._in_round[[p.device for p in plans]] = True
         self._handover_rows = []
+        self._round_index = round_index
         self._acc_interference[:] = 0.0
         self._acc_airtime[:] = 0.0
         try:
@@ -324,6 +339,7 @@ class CellWorld(CellProcesses, World):
         finally:
             self._in_round[:] = False
             self._waiting.clear()
+            self._round_index = None
         heard = self._acc_airtime > 0
         self._site_interference_psd[heard] = self._acc_interference[heard] / self._acc_airtime[heard]
         result.rows.extend(self._handover_rows)

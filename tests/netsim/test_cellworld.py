@@ -149,8 +149,12 @@ def run_until_handover(w, server_state_bits=3e6):
                             server_state_bits) for i in range(w.num_devices)]
         res = w.run_round(r, plans, 4.0)
         ho = [row for row in res.rows if row["phase"] == "handover"]
-        if ho:
-            return res, ho
+        # idle in the round (its pipeline done): traced with nothing to move
+        idle = [h for h in ho if h["bits"] == 0.0 and h["reason"] == ""]
+        assert all(h["end_s"] == h["start_s"] for h in idle)
+        busy = [h for h in ho if h not in idle]
+        if busy:
+            return res, busy
     raise AssertionError("no handover in 40 rounds")
 
 
@@ -196,3 +200,20 @@ def test_multicell_refuses_per_device_los_and_per_rb_fading():
         line_world(channel=ChannelConfig(pathloss_model="3gpp-uma"))
     with pytest.raises(ValueError, match="per_rb_fading"):
         line_world(channel=ChannelConfig(per_rb_fading=True))
+
+
+def test_every_handover_during_a_round_is_a_trace_row():
+    w = corridor(seed=7)
+    seen = 0
+    for r in range(1, 12):
+        before = len(w.handover_log)
+        st = w.channel_state()
+        counts = np.bincount(st.serving_cell, minlength=w.num_sites)
+        plans = [DevicePlan(i, (Compute("device_forward", 2e9 * (1 + i % 3)), Transfer("uplink", 2e7)),
+                            st.total_bandwidth_hz / counts[st.serving_cell[i]], float(st.max_power_w[i]), 5, 1e6)
+                 for i in range(0, w.num_devices, 2)]  # half the vehicles idle
+        res = w.run_round(r, plans, 4.0)
+        rows = [(x["device"], x["from_cell"], x["cell"]) for x in res.rows if x["phase"] == "handover"]
+        assert rows == [(h["device"], h["from_cell"], h["to_cell"]) for h in w.handover_log[before:]]
+        seen += len(rows)
+    assert seen > 0

@@ -54,10 +54,10 @@ class HandoverConfig:
     backhaul_latency_s: float = field(default=0.005, metadata={"help": "backhaul one-way latency", "unit": "s"})
 
     def __post_init__(self) -> None:
-        for name in ("offset_db", "hysteresis_db"):
-            v = getattr(self, name)
-            if not (np.isfinite(v) and -30.0 <= v <= 30.0):
-                raise ValueError(f"{name} must be in [-30, 30] dB, got {v!r}")
+        if not (np.isfinite(self.offset_db) and -30.0 <= self.offset_db <= 30.0):
+            raise ValueError(f"offset_db must be in [-30, 30] dB, got {self.offset_db!r}")
+        if not (np.isfinite(self.hysteresis_db) and 0.0 <= self.hysteresis_db <= 30.0):
+            raise ValueError(f"hysteresis_db must be in [0, 30] dB, got {self.hysteresis_db!r}")
         if not (np.isfinite(self.time_to_trigger_s) and 0.0 <= self.time_to_trigger_s <= 10.0):
             raise ValueError(f"time_to_trigger_s must be in [0, 10] s, got {self.time_to_trigger_s!r}")
         if self.policy not in HANDOVER_POLICIES:

@@ -15,6 +15,12 @@ Measures, in one run on this machine:
 4. ``transfer_event_ratio``: in a round where 1,000 devices upload through many channel
    updates, wall time per transfer wake-up (a transfer resuming at an update and re-planning
    at the new rate) over the bare timeout cost.
+5. ``multicell_device_site_updates_per_s``: a 7-site hexagonal world with wrap-around and 140
+   pedestrians (random waypoint, so every update recomputes all 7 x 140 distances) through
+   ``World.advance``: mobility, inter-site correlated shadowing, path loss to every site, fading
+   of the serving links, A3 handover and the SINR of every device; N x S x intervals / wall
+   time. Target >= 1e6. ``multicell_sinr_change_us``: wall time of one change of transmitters
+   in a round where all 140 devices upload (every SINR recomputed, the transfers woken).
 
 The last printed line is a JSON object with every figure. Run: ``python bench/netsim_scale.py``.
 """
@@ -26,11 +32,14 @@ import math
 import platform
 import time
 
+import numpy as np
 import simpy
 
+from netsim.cellconfig import CellsConfig
 from netsim.channel import ChannelConfig
-from netsim.mobility import HighwayConfig
-from netsim.world import DevicePlan, Transfer, World, WorldConfig
+from netsim.layout import LayoutConfig
+from netsim.mobility import HighwayConfig, RandomWaypointConfig
+from netsim.world import Compute, DevicePlan, Transfer, World, WorldConfig
 
 
 def best_of(fn, repeats: int = 3) -> float:
@@ -128,6 +137,31 @@ def transfer_wakeup_s(num_devices: int) -> tuple[float, int]:
     return (wall - physics) / max(wakeups, 1), wakeups
 
 
+def multicell_config(num_devices: int = 140) -> WorldConfig:
+    """Seven hexagonal sites with wrap-around (ISD 500 m), pedestrians moving."""
+    return WorldConfig(
+        num_devices=num_devices, cell_radius_m=500.0, mobility=RandomWaypointConfig(),
+        cells=CellsConfig(enabled=True, layout=LayoutConfig(kind="hex", num_sites=7, isd_m=500.0, wrap_around=True)),
+    )
+
+
+def multicell_round_change_us(config: WorldConfig) -> tuple[float, int]:
+    """Wall time per change of transmitters (us) in a round where every device uploads once."""
+    world = World(config, seed=0)
+    state = world.channel_state()
+    counts = np.bincount(state.serving_cell, minlength=world.num_sites)
+    plans = [DevicePlan(i, [Compute("device_forward", 1e7 * (1 + i % 13)), Transfer("uplink", 2e5)],
+                        state.total_bandwidth_hz / counts[state.serving_cell[i]], 0.1)
+             for i in range(config.num_devices)]
+    t0 = time.perf_counter()
+    result = world.run_round(1, plans, deadline_s=5.0)
+    wall = time.perf_counter() - t0
+    intervals = round((result.end_s - result.start_s) / config.coherence_s)
+    physics = best_of(lambda: [world._update_channel() for _ in range(intervals)], repeats=1)
+    changes = 2 * config.num_devices  # each upload starts and stops once
+    return (wall - physics) / changes * 1e6, changes
+
+
 def main() -> None:
     num_devices, intervals = 10_000, 1_000
     highway = WorldConfig(num_devices=num_devices, mobility=HighwayConfig(), channel=ChannelConfig())
@@ -149,6 +183,12 @@ def main() -> None:
         f"({wakeups} wake-ups)"
     )
 
+    mc = multicell_config()
+    mc_updates = scale(mc.num_devices * 7, 2_000, mc)
+    print(f"multi-cell device-site updates/s (7 sites x {mc.num_devices} devices x 2000 intervals): {mc_updates:,.0f}")
+    change_us, changes = multicell_round_change_us(mc)
+    print(f"multi-cell change of transmitters (every SINR recomputed): {change_us:.1f} us ({changes} changes)")
+
     figures = {
         "num_devices": num_devices,
         "intervals": intervals,
@@ -161,6 +201,9 @@ def main() -> None:
         "world_event_ratio_with_physics": round(event_s / bare_s, 3),
         "target_overhead_ratio": 2.0,
         "transfer_wakeup_ratio": round(wakeup_s / bare_s, 3),
+        "multicell_device_site_updates_per_s": round(mc_updates),
+        "multicell_target_updates_per_s": 1_000_000,
+        "multicell_sinr_change_us": round(change_us, 1),
         "python": platform.python_version(),
         "simpy": simpy.__version__,
     }

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from netsim.cellconfig import CellsConfig
 from netsim.channel import ChannelConfig
 from netsim.energy import DeviceConfig, ServerConfig
 from netsim.mobility import MobilityConfig, StaticConfig
@@ -31,7 +32,8 @@ class WorldConfig:
         mobility: :class:`~netsim.mobility.StaticConfig`, ``RandomWaypointConfig`` or
             ``HighwayConfig``.
         device: Device hardware ranges.
-        server: Edge server.
+        server: Edge server (one per site in a multi-cell world).
+        cells: Several base stations (:mod:`netsim.cellworld`); disabled by default.
     """
 
     num_devices: int = field(default=10, metadata={"help": "number of devices in the cell", "unit": ""})
@@ -50,6 +52,9 @@ class WorldConfig:
     )
     device: DeviceConfig = field(default_factory=DeviceConfig, metadata={"help": "device hardware ranges", "unit": ""})
     server: ServerConfig = field(default_factory=ServerConfig, metadata={"help": "the edge server", "unit": ""})
+    cells: CellsConfig = field(
+        default_factory=CellsConfig, metadata={"help": "several base stations: interference and handover (off: one cell)", "unit": ""}
+    )
 
     def __post_init__(self) -> None:
         if not (isinstance(self.num_devices, (int, np.integer)) and self.num_devices >= 1):

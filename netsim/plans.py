@@ -84,6 +84,8 @@ class DevicePlan:
         bandwidth_hz: Uplink and downlink bandwidth of the device in Hz.
         power_w: Uplink transmit power in W (at most the device's maximum).
         tokens_kept: Token budget, copied into the trace.
+        server_state_bits: Bits of the device's server-side state (its copy of the server
+            adapters) moved to the new edge server if it changes cell during the round.
     """
 
     device: int
@@ -91,6 +93,7 @@ class DevicePlan:
     bandwidth_hz: float
     power_w: float
     tokens_kept: int = 0
+    server_state_bits: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "phases", tuple(self.phases))
@@ -101,3 +104,5 @@ class DevicePlan:
             raise ValueError(f"bandwidth_hz must be >= 0, got {self.bandwidth_hz!r}")
         if not self.power_w >= 0:
             raise ValueError(f"power_w must be >= 0, got {self.power_w!r}")
+        if not self.server_state_bits >= 0:
+            raise ValueError(f"server_state_bits must be >= 0, got {self.server_state_bits!r}")

@@ -38,4 +38,6 @@ class Reason(StrEnum):
     NOT_SCHEDULED = "not-scheduled"
     #: Not drawn in the round's random sample of devices.
     NOT_SAMPLED = "not-sampled"
+    #: Changed cell during the round and was dropped (handover policy ``drop``).
+    HANDOVER = "handover"
 

@@ -32,6 +32,9 @@ class ChannelState:
         flops_per_cycle: FLOPs per CPU cycle.
         kappa: Effective switched capacitance, J / (cycle Hz^2).
         server_flops_per_s: Edge server speed of one slot, FLOP/s.
+        serving_cell: ``[N]`` serving site of each device in a multi-cell world (None: one cell).
+        interference_psd_w_per_hz: ``[N]`` uplink interference PSD at each device's serving
+            site that ``gain_lin`` accounts for (multi-cell, W/Hz; None: one cell).
     """
 
     gain_lin: np.ndarray
@@ -51,3 +54,5 @@ class ChannelState:
     flops_per_cycle: np.ndarray
     kappa: np.ndarray
     server_flops_per_s: float
+    serving_cell: np.ndarray | None = None
+    interference_psd_w_per_hz: np.ndarray | None = None

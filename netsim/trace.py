@@ -81,6 +81,29 @@ class TraceRow:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class CellTraceRow(TraceRow):
+    """A :class:`TraceRow` of a multi-cell world, with the cell and the interference.
+
+    Attributes:
+        cell: Serving cell when the phase ended (the new cell for a handover row).
+        from_cell: Serving cell when the phase started (the old cell for a handover row).
+        sinr_db: Time-averaged SINR of a transfer, dB (NaN otherwise); ``snr_db`` is the
+            interference-free SNR over the same time.
+        interference_w: Time-averaged co-channel interference power of a transfer, W.
+    """
+
+    cell: int = -1
+    from_cell: int = -1
+    sinr_db: float = float("nan")
+    interference_w: float = float("nan")
+
+    def as_dict(self) -> dict:
+        out = TraceRow.as_dict(self)
+        out.update(cell=self.cell, from_cell=self.from_cell, sinr_db=self.sinr_db, interference_w=self.interference_w)
+        return out
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How one device's round ended.

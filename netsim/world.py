@@ -64,6 +64,18 @@ class World(DeviceProcesses):
             mobility, shadowing, fading, device heterogeneity and the LOS states.
     """
 
+    #: The book-keeping of one device's round (a multi-cell world adds the cell to its rows).
+    _device_round_type = DeviceRound
+
+    def __new__(cls, config: WorldConfig | None = None, *args, **kwargs):
+        # A multi-cell configuration builds the multi-cell world (netsim.cellworld); the
+        # single-cell one is this class, unchanged. (No config: unpickling, copy.)
+        if cls is World and config is not None and config.cells.enabled:
+            from netsim.cellworld import CellWorld
+
+            cls = CellWorld
+        return super().__new__(cls)
+
     def __init__(self, config: WorldConfig, seed: int) -> None:
         self.config = config
         self.seed = seed
@@ -239,7 +251,7 @@ class World(DeviceProcesses):
         self._set_radio()
         d = self.devices
         rounds = [
-            DeviceRound(p, round_index, start_s, float(d.energy_budget_j[p.device]), float(d.battery_j[p.device]))
+            self._device_round_type(p, round_index, start_s, float(d.energy_budget_j[p.device]), float(d.battery_j[p.device]))
             for p in plans
         ]
         deadline_at = start_s + deadline_s

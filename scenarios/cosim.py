@@ -28,6 +28,7 @@ from learning.round_retention import round_retention
 from netsim.reasons import Reason
 from netsim.units import db_to_lin
 from netsim.world import Compute, DevicePlan, Transfer, World
+from scenarios.cells import decide_by_cell, with_interference, with_session_bits
 from scenarios.costs import CostModel
 from scenarios.device_inputs import with_device_inputs
 from scenarios.planning import (PlanSettings, estimated_round_s, expected_gain, plan_record, planning_gain,
@@ -116,15 +117,19 @@ class CoSimulation:
 
         # -- 2. selection
         gain = planning_gain(state, self.plan, radio, self.world.config.channel)
+        gain = with_interference(state, gain)  # multi-cell: the SINR it can expect; else unchanged
         estimate_s = estimated_round_s(state, gain, self.costs, radio, strategy.communicates, strategy.split)
         idx, left_out = select(state, estimate_s, self.plan.sample_fraction, self.select_rng)
         for d, why in left_out.items():
             devices[d].reason = why
 
         # -- 3. the policy decides
-        decision, view = self.decide(idx, state, gain)
-        if view is not None and cfg.planning.whole_rbs and self.policy.schedule == "parallel":
-            decision = whole_rbs(decision, view, self.costs, radio)
+        if state.serving_cell is None:
+            decision, view = self.decide(idx, state, gain)
+            if view is not None and cfg.planning.whole_rbs and self.policy.schedule == "parallel":
+                decision = whole_rbs(decision, view, self.costs, radio)
+        else:  # several cells: one decision per cell (scenarios.cells)
+            decision, view = decide_by_cell(self, idx, state, gain)
         budget = round_budget_j(state, idx) if idx.size else np.zeros(0)
         for j, d in enumerate(idx):
             rec = devices[d]
@@ -153,6 +158,8 @@ class CoSimulation:
                    if sched.size else [])
         plans = [self.device_plan(rep, devices[rep.device].bandwidth_hz, devices[rep.device].power_w)
                  for rep in reports]
+        if state.serving_cell is not None:
+            plans = with_session_bits(self, plans)
         result = self.world.run_round(r, plans, cfg.deadline_s, schedule=self.policy.schedule)
         self.trace.events.extend(event_row(e) for e in result.rows)
         for e in result.rows:

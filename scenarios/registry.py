@@ -28,6 +28,8 @@ SCENARIOS: dict[str, str] = {
     "dense-cell": "scenarios.dense_cell",
     "paper-cell": "scenarios.paper_cell",
     "paper-cell-100": "scenarios.paper_cell_100",
+    "highway-corridor": "scenarios.highway_corridor",
+    "urban-7": "scenarios.urban_7",
     "scenes-cell": "scenarios.scenes_cell",
 }
 DEFAULT = "scenes-cell"

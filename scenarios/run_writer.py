@@ -16,6 +16,7 @@ import pyarrow as pa
 from analysis.files import read_regular_bytes, sha256_hex
 from analysis.run_integrity import FILES_KEY
 from scenarios import rundir
+from scenarios.cells import table_columns
 
 _ARROW = {"int64": pa.int64(), "float64": pa.float64(), "string": pa.string(), "bool": pa.bool_()}
 
@@ -91,6 +92,7 @@ class RunWriter:
         """
         out, trace, r = self.out, cosim.trace, cosim.round
         for table, attr, columns in TABLES:
+            columns = table_columns(cosim.world, attr, columns)  # a multi-cell world adds its columns
             rows = getattr(trace, attr)
             sha = rundir.write_part(out, table, r, frame(rows, columns), schema(columns))
             self.hashes[table] = rundir.chain(self.hashes[table], sha)

@@ -29,8 +29,10 @@ EVENT_COLUMNS = {
 CHANNEL_STATE_FIELDS = {
     "gain_lin", "pathloss_db", "shadowing_db", "los", "positions_m", "speeds_mps", "in_cell", "time_left_s",
     "noise_psd_w_per_hz", "total_bandwidth_hz", "max_power_w", "energy_budget_j", "battery_j", "cpu_hz",
-    "flops_per_cycle", "kappa", "server_flops_per_s",
+    "flops_per_cycle", "kappa", "server_flops_per_s", "serving_cell", "interference_psd_w_per_hz",
 }
+# Fields only a multi-cell world fills (None in the single cell).
+MULTI_CELL_FIELDS = {"serving_cell", "interference_psd_w_per_hz"}
 # cpu 1 GHz x 8 FLOPs/cycle = 8 GFLOP/s, kappa f^3 = 0.1 W while computing
 FIXED_DEVICE = DeviceConfig(cpu_hz_range=(1e9, 1e9), battery_j_range=(1e4, 1e4), energy_budget_j=100.0)
 QUIET = ChannelConfig(shadowing=False, fading="none")
@@ -241,8 +243,9 @@ def test_channel_state_contract():
     world = World(cfg, seed=2)
     state = world.channel_state()
     assert {f.name for f in dataclasses.fields(ChannelState)} == CHANNEL_STATE_FIELDS
-    for name in CHANNEL_STATE_FIELDS - {"noise_psd_w_per_hz", "total_bandwidth_hz", "server_flops_per_s"}:
+    for name in CHANNEL_STATE_FIELDS - {"noise_psd_w_per_hz", "total_bandwidth_hz", "server_flops_per_s"} - MULTI_CELL_FIELDS:
         assert getattr(state, name).shape[0] == 4, name
+    assert all(getattr(state, name) is None for name in MULTI_CELL_FIELDS)
     assert state.positions_m.shape == (4, 2)
     # no fading: gain = 10^(-(PL + SF)/10)
     assert state.gain_lin == pytest.approx(db_to_lin(-(state.pathloss_db + state.shadowing_db)))

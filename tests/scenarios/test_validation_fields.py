@@ -61,6 +61,11 @@ ALLOWED = {
     ("max_cut", "negative"),
     *[(k, "large") for k in ("tsflora.tokens", "dwell_weight", "emd_weight", "distortion_weight_s",
                              "max_cut")],
+    # multi-cell: units on the road axis, independent shadowing, no offset, hysteresis, time to
+    # trigger or backhaul latency are all legitimate; an A3 offset may be negative
+    *[(k, "zero") for k in ("line_offset_m", "inter_site_correlation", "offset_db", "hysteresis_db",
+                            "time_to_trigger_s", "backhaul_latency_s")],
+    ("offset_db", "negative"),
     # any text is a fine name, and "1e30" a fine (if odd) scenario name or cache folder
     ("name", "wrong-type"), ("cache_dir", "wrong-type"),
 }

@@ -1,4 +1,4 @@
-"""Paper cell (default): 20 pedestrians 5-500 m from a UMa base station, half active per round, 50 MHz, 0.2 W, energy-bound far devices (ST-SFLora's setting).
+"""Paper cell: 20 pedestrians 5-500 m from a UMa base station, half active per round, 50 MHz, 0.2 W, energy-bound far devices (ST-SFLora's setting).
 
 The setting of ST-SFLora (Qiang, Chang & Min, arXiv:2605.26120): devices 5-500 m from the base
 station, 50 MHz of uplink, p_max 0.2 W, a per-round energy budget of the order of 0.8 J, tokens

@@ -293,7 +293,7 @@ def ascii_int(text: str) -> int:
     if not _INT_TEXT.fullmatch(str(text).strip()):
         import argparse
 
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}{_plain_digits_hint(str(text))}")
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}{_plain_digits_hint(str(text))}")
     return int(text)
 _FALSE = {"0", "false", "no", "off"}
 

@@ -139,12 +139,11 @@ def check_config(cfg: ScenarioConfig) -> None:
     if cfg.pretrain.source == "own" and cfg.pretrain.batch_size > cfg.pretrain.public_samples:
         raise ConfigError(f"pretrain.batch_size={cfg.pretrain.batch_size}: must be <= "
                           f"pretrain.public_samples={cfg.pretrain.public_samples}")
-    from scenarios.policies import available, policy_class
+    from scenarios.policies import policy_class
 
-    # Every policy's parameter group is checked, used or not, as each field is on its own.
+    # The chosen policy's parameters (the only group a config holds) against the model.
     try:
-        for policy in (policy_class(cfg.policy), *available()):
-            policy.check_config(cfg, geometry["depth"])
+        policy_class(cfg.policy).check_config(cfg, geometry["depth"])
     except ConfigError:
         raise
     except ValueError as exc:

@@ -42,7 +42,8 @@ ALLOWED = {
         "min_doppler_speed_mps", "kappa", "ue_noise_figure_db", "bs_noise_figure_db",
         "bs_tx_power_dbm", "max_tx_power_dbm", "rician_k_db", "shadowing_std_db", "cut",
         "lora_dropout", "weight_decay", "momentum", "warmup_steps", "pretrain.eval_samples",
-        "pretrain.seed", "scenes.fragments", "scenes.seed", "lora_rank")],
+        "pretrain.seed", "scenes.fragments", "scenes.seed", "lora_rank",
+        "sample_cache_mb")],
     # documented: a very long (or infinite) decorrelation distance keeps shadowing constant
     ("decorrelation_m", "large"),
     # quantities in dB or dBm may be negative

@@ -111,7 +111,7 @@ COMMAND_LINE = [
      "training samples (rounds=10 x devices=20 x learner.local_steps=100000"),
     (["run", "static-cell", "--set", "rounds=20000", "--set", "learner.eval_samples=10000", "--out", "o"],
      "2e+08 evaluation samples (20002 evaluations x learner.eval_samples=10000)"),
-    (["run", "static-cell", "--set", "asfl.min_cut=100", "--out", "o"], "asfl.min_cut=100: must be <= the model's depth"),
+    (["run", "static-cell", "--set", "policy=asfl", "--set", "asfl.min_cut=100", "--out", "o"], "asfl.min_cut=100: must be <= the model's depth"),
     (["run", "static-cell", "--set", "policy=asfl", "--set", "asfl.min_cut=7", "--out", "o"],
      "asfl.min_cut=7: must be <= the model's depth"),
     (["run", "static-cell", "--set", "cache_dir=mine.txt", "--out", "o"], "cache_dir=mine.txt: exists and is not a folder"),
@@ -140,7 +140,9 @@ def test_default_runs_are_far_below_the_work_bounds():
 
     for name in SCENARIOS:
         work = estimate(load(name).default_config())
-        assert work["channel_updates"] < MAX_CHANNEL_UPDATES / 100, (name, work)
+        # paper-cell-100 is the paper's scale (100 devices x 100 rounds): within the bound, by less
+        room = 3 if name == "paper-cell-100" else 100
+        assert work["channel_updates"] < MAX_CHANNEL_UPDATES / room, (name, work)
         assert work["train_samples"] < MAX_TRAIN_SAMPLES / 100, (name, work)
         assert work["eval_samples"] < MAX_EVAL_SAMPLES / 100, (name, work)
 

@@ -1,4 +1,4 @@
-"""Wall time of the default run (``sflsim run``: paper-cell, 10 rounds) and where it goes (not a test).
+"""Wall time of the default run (``sflsim run``: scenes-cell, 10 rounds) and where it goes (not a test).
 
 One process runs the default scenario as ``sflsim run`` resolves it (``--set KEY=VALUE`` to
 change it) and times, with wrappers around the objects' methods:

@@ -57,15 +57,21 @@ def test_second_writer_is_refused_and_first_run_is_intact(tmp_path, fmnist_dir):
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_rounds(out, 2, first)
-        seconds = [subprocess.Popen(_cmd(fmnist_dir, tmp_path / "cache", out, *extra, rounds=rounds),
-                                    cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                   for extra in ((), ("--resume",))]
-        for second in seconds:
-            _, err = second.communicate(timeout=300)
-            assert second.returncode == 2, err
-            lines = err.strip().splitlines()
-            assert len(lines) == 1, err
-            assert f"run directory {out} is in use by pid {first.pid} on " in lines[0], lines[0]
+        # The first writer is paused while the others try, so it still holds the directory
+        # however long their start-up takes (a run can otherwise finish first on a fast machine).
+        os.kill(first.pid, signal.SIGSTOP)
+        try:
+            seconds = [subprocess.Popen(_cmd(fmnist_dir, tmp_path / "cache", out, *extra, rounds=rounds),
+                                        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                       for extra in ((), ("--resume",))]
+            for second in seconds:
+                _, err = second.communicate(timeout=300)
+                assert second.returncode == 2, err
+                lines = err.strip().splitlines()
+                assert len(lines) == 1, err
+                assert f"run directory {out} is in use by pid {first.pid} on " in lines[0], lines[0]
+        finally:
+            os.kill(first.pid, signal.SIGCONT)
         assert first.poll() is None, "the first run ended before the second tried: not tested"
         assert first.wait(timeout=900) == 0, first.stderr.read()
     finally:

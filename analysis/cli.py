@@ -111,6 +111,21 @@ def decisions_command(run_dirs: Sequence[str], out: str | None = None) -> int:
         decisions_figure(run_dirs[0]), t.parent, t.stem, formats=(t.suffix[1:],))[0])
 
 
+def cells_command(run_dirs: Sequence[str], out: str | None = None) -> int:
+    """`sflsim plot --kind cells RUN_DIR [--out FILE.png]`: uplink SINR and handovers over time.
+
+    Returns:
+        0 when the figure was written, 2 for bad input (not one run, not a multi-cell run).
+    """
+    from analysis.cells_figure import cells_figure
+
+    if not _one_run(run_dirs, "cells"):
+        return 2
+    target = Path(out) if out else Path(run_dirs[0]) / "figures" / "cells.png"
+    return _write_figure(target, "cells.png", lambda t: save_figure(
+        cells_figure(run_dirs[0]), t.parent, t.stem, formats=(t.suffix[1:],))[0])
+
+
 def compare_command(run_dirs: Sequence[str]) -> int:
     """`sflsim compare RUN_DIR ...`: print the comparison table (Markdown) to stdout.
 

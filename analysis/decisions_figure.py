@@ -40,18 +40,19 @@ def scheduled_decisions(run_dir: str | Path) -> pd.DataFrame:
     """
     path = Path(run_dir) / "decisions.parquet"
     if not path.is_file():
-        raise MissingDataError(f"{run_dir}: no decisions.parquet")
+        raise MissingDataError("decisions figure", f"{run_dir}/decisions.parquet (not found)")
     try:  # hash-checked against config.json when the run recorded hashes; schema-checked
         config = json.loads(read_regular_bytes(Path(run_dir) / "config.json"))
         d = read_table(run_dir, "decisions.parquet", config if isinstance(config, dict) else {})
     except (OSError, ValueError) as exc:
-        raise MissingDataError(" ".join(str(exc).split())) from None
+        raise MissingDataError("decisions figure", " ".join(str(exc).split())) from None
     missing = [c for c in NEEDED if c not in d.columns]
     if missing:
-        raise MissingDataError(f"{path}: lacks column(s) {', '.join(missing)} (a run made before they existed)")
+        raise MissingDataError("decisions figure", f"{path}: column(s) {', '.join(missing)} (a run made before they "
+                               f"existed)")
     d = d[d["status"] == "ok"].copy()
     if d.empty:
-        raise MissingDataError(f"{path}: no scheduled device-round")
+        raise MissingDataError("decisions figure", f"{path}: a scheduled device-round (there is none)")
     band = d.groupby("round")["bandwidth_hz"].transform("sum").to_numpy()
     total = float(np.nanmax(band)) if band.size else 1.0
     d["share"] = d["bandwidth_hz"] / total

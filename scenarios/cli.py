@@ -98,9 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="figures and summary.md from run directories")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", default=None, help="where figures go (default RUN_DIR/figures for one run)")
-    p.add_argument("--kind", choices=("runs", "token-curve", "token-maps", "decisions"), default="runs",
+    p.add_argument("--kind", choices=("runs", "token-curve", "token-maps", "decisions", "cells"), default="runs",
                    help="runs: every figure of the runs; token-curve: accuracy vs K from "
-                        "bench/token_curve.py JSON files; token-maps: kept tokens of one run")
+                        "bench/token_curve.py JSON files; token-maps: kept tokens of one run; decisions: "
+                        "tokens, band and power against the gain; cells: SINR and handovers of a multi-cell run")
 
     p = sub.add_parser("compare", help="mean ± 95 %% interval over seeds per configuration, "
                                        "paired differences to a baseline")
@@ -187,6 +188,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             return analysis_cli.token_maps_command(args.runs, args.out)
         if args.command == "plot" and args.kind == "decisions":
             return analysis_cli.decisions_command(args.runs, args.out)
+        if args.command == "plot" and args.kind == "cells":
+            return analysis_cli.cells_command(args.runs, args.out)
         if args.command == "plot":
             return analysis_cli.plot_command(args.runs, args.out)
         return analysis_cli.compare_command(args.runs)

@@ -84,3 +84,30 @@ def test_a_multicell_world_survives_the_run_checkpoint(tmp_path):
         w.advance(40.0)
     assert b.handover_log == a.handover_log
     assert np.array_equal(a.channel_state().gain_lin, b.channel_state().gain_lin)
+
+
+def test_the_cells_figure_shows_every_uplink_and_handover_and_refuses_a_single_cell_run(tmp_path, fmnist_dir,
+                                                                                       capsys):
+    from analysis.cells_figure import cell_events
+
+    out = run(tmp_path, fmnist_dir, "highway-corridor", rounds=8, devices=6, deadline_s=8.0,
+              **{"world.server.flops_per_s": 1e6})
+    ev = pd.read_parquet(out / "events.parquet")
+    uplinks, handovers = cell_events(out)
+    assert len(uplinks) == int(((ev.phase == "uplink") & np.isfinite(ev.sinr_db)).sum()) > 0
+    assert len(handovers) == int((ev.phase == "handover").sum()) > 0
+    assert main(["plot", str(out), "--kind", "cells", "--out", str(tmp_path / "cells.png")]) == 0
+    assert (tmp_path / "cells.png").stat().st_size > 10_000
+    # a single-cell run has no cells to show: one line, exit 2, nothing written
+    single = tmp_path / "single"
+    assert main(["run", "static-cell", *small_args(fmnist_dir, tmp_path / "cache", rounds=1), "--out", str(single)]) == 0
+    capsys.readouterr()
+    assert main(["plot", str(single), "--kind", "cells", "--out", str(tmp_path / "none.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs a multi-cell run" in err[0], err
+    assert not (tmp_path / "none.png").exists()
+    # the decisions figure's refusals are one line too (they once raised a TypeError)
+    (single / "decisions.parquet").unlink()
+    assert main(["plot", str(single), "--kind", "decisions", "--out", str(tmp_path / "d.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "decisions figure: needs" in err[0], err

@@ -9,7 +9,6 @@ Reads ``events.parquet`` only; a single-cell run lacks the columns and is refuse
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from analysis.figure import new_figure, styled
-from analysis.files import read_regular_bytes
 from analysis.metrics import MissingDataError
-from analysis.run_integrity import read_table
+from analysis.run_integrity import figure_table
 from analysis.style import PAGE_WIDTH_IN
 
 #: Columns the figure needs in ``events.parquet`` (a multi-cell run writes them).
@@ -35,18 +33,9 @@ def cell_events(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         MissingDataError: no ``events.parquet``, or a run without the multi-cell columns.
     """
     path = Path(run_dir) / "events.parquet"
-    if not path.is_file():
-        raise MissingDataError("cells figure", f"{run_dir}/events.parquet (not found)")
-    try:  # hash-checked against config.json when the run recorded hashes; schema-checked
-        config = json.loads(read_regular_bytes(Path(run_dir) / "config.json"))
-        e = read_table(run_dir, "events.parquet", config if isinstance(config, dict) else {})
-    except (OSError, ValueError) as exc:
-        raise MissingDataError("cells figure", " ".join(str(exc).split())) from None
-    missing = [c for c in NEEDED if c not in e.columns]
-    if missing:
-        raise MissingDataError("cells figure", f"{path}: column(s) {', '.join(missing)}, which only a multi-cell "
-                               f"run writes: --kind cells needs a multi-cell run (world.cells.enabled=true, e.g. "
-                               f"highway-corridor or urban-7)")
+    e = figure_table(run_dir, "events.parquet", "cells figure", NEEDED,
+                     ", which only a multi-cell run writes: --kind cells needs a multi-cell run "
+                     "(world.cells.enabled=true, e.g. highway-corridor or urban-7)")
     uplinks = e[e["phase"].isin(_UPLINKS) & np.isfinite(e["sinr_db"])]
     handovers = e[e["phase"] == "handover"]
     if uplinks.empty:

@@ -9,7 +9,6 @@ energy budget bound them. The dashed line in the power panels is p_max.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from analysis.figure import new_figure, styled
-from analysis.files import read_regular_bytes
 from analysis.metrics import MissingDataError
-from analysis.run_integrity import read_table
+from analysis.run_integrity import figure_table
 from analysis.style import PAGE_WIDTH_IN
 
 #: Columns the figure needs in ``decisions.parquet``.
@@ -39,17 +37,7 @@ def scheduled_decisions(run_dir: str | Path) -> pd.DataFrame:
         MissingDataError: the run has no ``decisions.parquet`` or lacks a needed column.
     """
     path = Path(run_dir) / "decisions.parquet"
-    if not path.is_file():
-        raise MissingDataError("decisions figure", f"{run_dir}/decisions.parquet (not found)")
-    try:  # hash-checked against config.json when the run recorded hashes; schema-checked
-        config = json.loads(read_regular_bytes(Path(run_dir) / "config.json"))
-        d = read_table(run_dir, "decisions.parquet", config if isinstance(config, dict) else {})
-    except (OSError, ValueError) as exc:
-        raise MissingDataError("decisions figure", " ".join(str(exc).split())) from None
-    missing = [c for c in NEEDED if c not in d.columns]
-    if missing:
-        raise MissingDataError("decisions figure", f"{path}: column(s) {', '.join(missing)} (a run made before they "
-                               f"existed)")
+    d = figure_table(run_dir, "decisions.parquet", "decisions figure", NEEDED, " (a run made before they existed)")
     d = d[d["status"] == "ok"].copy()
     if d.empty:
         raise MissingDataError("decisions figure", f"{path}: a scheduled device-round (there is none)")

@@ -15,6 +15,7 @@ Only files are read here (no simulator import), so ``analysis`` stays independen
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 from typing import Mapping
@@ -130,5 +131,29 @@ def read_table(run_dir: str | Path, name: str, config: Mapping) -> pd.DataFrame:
     return table.to_pandas()
 
 
-__all__ = ["FILES_KEY", "PARTS_SUFFIX", "table_exists", "IDENTIFYING_COLUMNS", "DamagedRunFileError", "recorded_hashes",
+def figure_table(run_dir: str | Path, name: str, figure: str, needed: tuple[str, ...],
+                 why_missing: str) -> pd.DataFrame:
+    """Table ``name`` of a finished run for ``figure`` (config read, hash- and schema-checked),
+    with every ``needed`` column; each problem is one :class:`MissingDataError` naming the figure.
+
+    Args:
+        why_missing: appended to the message when columns are missing (what run writes them).
+    """
+    from analysis.metrics import MissingDataError
+
+    path = Path(run_dir) / name
+    if not path.is_file():
+        raise MissingDataError(figure, f"{run_dir}/{name} (not found)")
+    try:
+        config = json.loads(read_regular_bytes(Path(run_dir) / "config.json"))
+        table = read_table(run_dir, name, config if isinstance(config, dict) else {})
+    except (OSError, ValueError) as exc:
+        raise MissingDataError(figure, " ".join(str(exc).split())) from None
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise MissingDataError(figure, f"{path}: column(s) {', '.join(missing)}{why_missing}")
+    return table
+
+
+__all__ = ["FILES_KEY", "figure_table", "PARTS_SUFFIX", "table_exists", "IDENTIFYING_COLUMNS", "DamagedRunFileError", "recorded_hashes",
            "read_checked", "check_schema", "read_table"]

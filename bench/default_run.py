@@ -34,7 +34,7 @@ from scenarios.registry import load
 from scenarios.runner import resolve
 
 
-def _timed(obj, name: str, bucket: str, totals: dict) -> None:
+def timed(obj, name: str, bucket: str, totals: dict) -> None:
     """Add the time of every call of ``obj.name`` to ``totals[bucket]``, and the device-forward
     time spent inside those calls to ``totals[bucket + "_device_forward"]``."""
     fn = getattr(obj, name)
@@ -67,11 +67,11 @@ def main() -> None:
     cosim = scenario.build(cfg)
     totals["build"] = time.perf_counter() - t0
     learner = cosim.learner
-    _timed(learner.model, "device_forward", "device_forward", totals)
-    _timed(learner, "train_round", "train", totals)
-    _timed(learner, "evaluate", "evaluation", totals)
-    _timed(cosim.world, "run_round", "simulation", totals)
-    _timed(cosim, "decide", "decide", totals)
+    timed(learner.model, "device_forward", "device_forward", totals)
+    timed(learner, "train_round", "train", totals)
+    timed(learner, "evaluate", "evaluation", totals)
+    timed(cosim.world, "run_round", "simulation", totals)
+    timed(cosim, "decide", "decide", totals)
     t1 = time.perf_counter()
     cosim.evaluate_start()
     row = {}

@@ -28,7 +28,6 @@ over the batched wall time per device-round.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import resource
@@ -38,28 +37,12 @@ from collections import defaultdict
 import numpy as np
 import torch
 
+from default_run import timed  # bench/ is on sys.path when a script here runs
 from scenarios.overrides import parse_assignments
 from scenarios.registry import load
 from scenarios.runner import resolve
 
 PHASES = ("device_forward", "train", "evaluation", "simulation", "decide")
-
-
-def _timed(obj, name: str, bucket: str, totals: dict) -> None:
-    """Add the wall time of every call of ``obj.name`` to ``totals[bucket]`` and the device
-    forward inside it to ``totals[bucket + "_device_forward"]``."""
-    fn = getattr(obj, name)
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        t0, dev0 = time.perf_counter(), totals["device_forward"]
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            totals[bucket] += time.perf_counter() - t0
-            totals[bucket + "_device_forward"] += totals["device_forward"] - dev0
-
-    setattr(obj, name, wrapper)
 
 
 def run(devices: int, rounds: int, batched: bool, sets: dict, seed: int) -> dict:
@@ -72,7 +55,7 @@ def run(devices: int, rounds: int, batched: bool, sets: dict, seed: int) -> dict
     for target, name, bucket in ((learner.model, "device_forward", "device_forward"),
                                  (learner, "train_round", "train"), (learner, "evaluate", "evaluation"),
                                  (cosim.world, "run_round", "simulation"), (cosim, "decide", "decide")):
-        _timed(target, name, bucket, totals)
+        timed(target, name, bucket, totals)
     trained = [0]
     train = learner.train_round
 

@@ -96,7 +96,8 @@ def run_model(run: Path, cut: int | None) -> tuple[SplitViT, object, Path, bytes
     from scenarios import registry
     from scenarios.base import backbone, load_data
     from scenarios.config import DERIVED_KEYS
-    from scenarios.overrides import apply_overrides
+    from scenarios.overrides import apply_overrides, flatten
+    from scenarios.policies import names as policy_names
     from scenarios.rundir import CHECKPOINT, load_checkpoint
 
     record_path, ckpt_path = run / "config.json", run / CHECKPOINT
@@ -104,16 +105,11 @@ def run_model(run: Path, cut: int | None) -> tuple[SplitViT, object, Path, bytes
         raise ValueError(f"--run {str(run)!r} is not a finished run directory (config.json and {CHECKPOINT} needed)")
     record = json.loads(record_path.read_text())
     name = record["scenario"] if record["scenario"] in registry.SCENARIOS else record["scenario_source"]
-    flat: dict = {}
-
-    def walk(node: dict, prefix: str) -> None:
-        for key, value in node.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            elif f"{prefix}{key}" not in DERIVED_KEYS:
-                flat[f"{prefix}{key}"] = tuple(value) if isinstance(value, list) else value
-
-    walk(record["config"], "")
+    # every stored value but the derived ones (they follow a top-level key) and, in a config.json
+    # from before one parameter group per run, the groups of policies not chosen (as resume does)
+    others = set(policy_names()) - {record["policy"]}
+    flat = {k: tuple(v) if isinstance(v, list) else v for k, v in flatten(record["config"]).items()
+            if k not in DERIVED_KEYS and k.split(".", 1)[0] not in others}
     cfg = apply_overrides(registry.load(name).default_config(), flat)
     model_cfg = cfg.model if cut is None else dataclasses.replace(cfg.model, cut=cut)
     train, test = load_data(cfg)

@@ -127,8 +127,8 @@ def _resize(images: np.ndarray, side: int) -> np.ndarray:
     if images.shape[-1] == side:
         return images
     x = torch.from_numpy(images).float()[:, None]
-    mode = "area" if side < images.shape[-1] else "bilinear"
-    y = F.interpolate(x, size=(side, side), mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
+    enlarge = side > images.shape[-1]
+    y = F.interpolate(x, size=(side, side), mode="bilinear" if enlarge else "area", align_corners=False if enlarge else None)
     return y[:, 0].round_().clamp_(0, 255).to(torch.uint8).numpy()
 
 

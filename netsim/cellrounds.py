@@ -73,6 +73,12 @@ class CellProcesses(DeviceProcesses):
 
     _device_round_type = CellDeviceRound
 
+    def _race(self, r: CellDeviceRound, deadline_at: float) -> Process:
+        # Set before the race: on the sequential schedule a device whose turn never comes is
+        # recorded as stopped by the deadline without its pipeline ever starting.
+        r.serving = self._serving
+        yield from super()._race(r, deadline_at)
+
     def _pipeline(self, r: CellDeviceRound) -> Process:
         i = r.plan.device
         r.serving = self._serving

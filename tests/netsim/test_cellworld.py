@@ -106,6 +106,18 @@ def test_one_site_without_interference_gives_the_snr_of_the_single_cell_formulas
     assert all(r["interference_w"] == 0.0 and r["sinr_db"] == r["snr_db"] for r in rows)
 
 
+def test_sequential_schedule_records_a_device_whose_turn_never_came_with_its_cell():
+    # One device's upload takes the whole deadline; on the sequential schedule the second
+    # device's turn never comes, and its deadline row still says which cell served it.
+    w = two_cells_apart()
+    band = w.channel_state().total_bandwidth_hz
+    plans = [DevicePlan(i, (Transfer("uplink", 1e12),), band, float(w.devices.max_power_w[i])) for i in range(2)]
+    rows = w.run_round(1, plans, 1.0, schedule="sequential").rows
+    late = [r for r in rows if r["device"] == 1]
+    assert [r["reason"] for r in late] == [Reason.DEADLINE.value]
+    assert late[0]["cell"] == w.serving_cell[1] and late[0]["start_s"] == late[0]["end_s"] == 1.0
+
+
 def test_per_cell_band_is_checked_per_cell():
     w = two_cells_apart()
     band = w.channel_state().total_bandwidth_hz

@@ -32,29 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from learning.data import load_dataset  # noqa: E402
 from learning.pretrain import split_public  # noqa: E402
-from learning.recipes import _features, get_recipe, load_shipped  # noqa: E402
+from learning.recipes import _features, fit_logistic, get_recipe, load_shipped  # noqa: E402
 from learning.split_vit import create_backbone  # noqa: E402
 
 STEPS = (20, 50, 100, 200, 500, 1000, 2000, 5000)
-
-
-def lbfgs_probe(f_fit: torch.Tensor, y: torch.Tensor, f_test: torch.Tensor, yt: torch.Tensor,
-                weight_decay: float = 1e-4) -> float:
-    """Test accuracy of the logistic probe fitted to convergence (raw features, zero start)."""
-    head = torch.nn.Linear(f_fit.shape[1], int(y.max()) + 1)
-    torch.nn.init.zeros_(head.weight)
-    torch.nn.init.zeros_(head.bias)
-    opt = torch.optim.LBFGS(head.parameters(), lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(head(f_fit), y) + weight_decay * head.weight.square().sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    with torch.no_grad():
-        return float((head(f_test).argmax(1) == yt).float().mean())
 
 
 def sgd_curve(f_fit: torch.Tensor, y: torch.Tensor, f_test: torch.Tensor, yt: torch.Tensor,
@@ -98,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         f_fit, f_test = _features(model, devices, n), _features(model, test, min(10_000, len(test)))
     y, yt = devices.labels[:n], test.labels[: len(f_test)]
     print(f"features of {n} device and {len(f_test)} test scenes in {time.perf_counter() - start:.0f} s")
-    lbfgs = lbfgs_probe(f_fit, y, f_test, yt)
+    lbfgs = fit_logistic(f_fit, y, f_test, yt, devices.num_classes)  # raw features, as the run's head sees them
     print(f"L-BFGS probe (to convergence): {lbfgs:.4f}")
     sgd = {}
     for lr, batch in ((0.02, 16), (0.02, 160), (0.2, 160)):

@@ -181,21 +181,26 @@ def linear_probe(state: dict[str, torch.Tensor], recipe: Recipe, fit: ImageDatas
     f_fit, f_test = _features(model, fit, n_fit), _features(model, test, n_test)
     mu, sd = f_fit.mean(0), f_fit.std(0).clamp_min(1e-6)
     f_fit, f_test = (f_fit - mu) / sd, (f_test - mu) / sd
-    y = fit.labels[:n_fit]
-    probe = torch.nn.Linear(f_fit.shape[1], fit.num_classes)
+    return fit_logistic(f_fit, fit.labels[:n_fit], f_test, test.labels[:n_test], fit.num_classes, weight_decay)
+
+
+def fit_logistic(f_fit: torch.Tensor, y_fit: torch.Tensor, f_test: torch.Tensor, y_test: torch.Tensor,
+                 num_classes: int, weight_decay: float = 1e-4) -> float:
+    """Test accuracy of logistic regression on ``f_fit`` (L-BFGS, full batch, zero start, L2)."""
+    probe = torch.nn.Linear(f_fit.shape[1], num_classes)
     torch.nn.init.zeros_(probe.weight)
     torch.nn.init.zeros_(probe.bias)
     opt = torch.optim.LBFGS(probe.parameters(), lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        loss = F.cross_entropy(probe(f_fit), y) + weight_decay * probe.weight.square().sum()
+        loss = F.cross_entropy(probe(f_fit), y_fit) + weight_decay * probe.weight.square().sum()
         loss.backward()
         return loss
 
     opt.step(closure)
     with torch.no_grad():
-        return float((probe(f_test).argmax(1) == test.labels[:n_test]).float().mean())
+        return float((probe(f_test).argmax(1) == y_test).float().mean())
 
 
 def recipe_metadata(recipe: Recipe) -> dict:
@@ -294,7 +299,7 @@ def shipped_model_config(name: str = "default", **changes) -> SplitViTConfig:
 
 
 __all__ = [
-    "RECIPES", "Recipe", "SHIPPED", "SHIPPED_SHA256", "coarse", "get_recipe", "linear_probe", "load_shipped", "read_weights",
+    "RECIPES", "Recipe", "SHIPPED", "SHIPPED_SHA256", "coarse", "fit_logistic", "get_recipe", "linear_probe", "load_shipped", "read_weights",
     "recipe_from_metadata", "recipe_metadata", "shipped_model_config", "shipped_path",
     "shipped_public_samples", "train_recipe", "weights_bytes",
 ]

@@ -186,3 +186,17 @@ def test_shipped_scenes_backbone_knows_the_coarse_groups_of_scenes():
     fine = pretrained_backbone(shipped_model_config("scenes", num_classes=10),
                                PretrainConfig(source="shipped", recipe="scenes", keep_head=False))
     assert not any(k.startswith("head.") for k in fine)
+
+
+def test_logistic_probe_separates_what_is_separable_and_not_what_is_noise():
+    from learning.recipes import fit_logistic
+
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(3, 16, generator=g) * 4
+    y_fit, y_test = torch.randint(0, 3, (300,), generator=g), torch.randint(0, 3, (300,), generator=g)
+    f_fit = centres[y_fit] + torch.randn(300, 16, generator=g)
+    f_test = centres[y_test] + torch.randn(300, 16, generator=g)
+    assert fit_logistic(f_fit, y_fit, f_test, y_test, 3) > 0.97
+    # labels independent of the features: the probe cannot beat chance (1/3) on new samples by much
+    noise = fit_logistic(torch.randn(300, 16, generator=g), y_fit, torch.randn(300, 16, generator=g), y_test, 3)
+    assert noise < 0.45

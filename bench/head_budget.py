@@ -13,7 +13,7 @@ scenes) after each number of steps, next to the L-BFGS probe.
 
 The backbone's pre-logit features (final norm of [CLS]) are computed once; only the head trains.
 The last line printed is a JSON object:
-``{"lbfgs": acc, "sgd": {"lr=0.02,batch=16": {"20": acc, ...}, ...}, "samples_at": {...}, ...}``.
+``{"lbfgs": acc, "sgd": {"lr=0.02,batch=16": {"20": acc, ...}, ...}, "fit_samples": n, ...}``.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from learning.data import load_dataset  # noqa: E402
 from learning.pretrain import split_public  # noqa: E402
-from learning.recipes import _features, fit_logistic, get_recipe, load_shipped  # noqa: E402
+from learning.recipes import fit_logistic, get_recipe, load_shipped, pre_logit_features  # noqa: E402
 from learning.split_vit import create_backbone  # noqa: E402
 
 STEPS = (20, 50, 100, 200, 500, 1000, 2000, 5000)
@@ -65,7 +65,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the SGD draws")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
     recipe = get_recipe("scenes")
     train, test = load_dataset("fashion-scenes", args.data_root, image_size=recipe.model.img_size,
                                scenes=recipe.scenes)
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     with torch.no_grad():
         n = min(10_000, len(devices))
-        f_fit, f_test = _features(model, devices, n), _features(model, test, min(10_000, len(test)))
+        f_fit, f_test = pre_logit_features(model, devices, n), pre_logit_features(model, test, min(10_000, len(test)))
     y, yt = devices.labels[:n], test.labels[: len(f_test)]
     print(f"features of {n} device and {len(f_test)} test scenes in {time.perf_counter() - start:.0f} s")
     lbfgs = fit_logistic(f_fit, y, f_test, yt, devices.num_classes)  # raw features, as the run's head sees them

@@ -157,7 +157,7 @@ def coarse(data: ImageDataset) -> ImageDataset:
 
 
 @torch.no_grad()
-def _features(model: torch.nn.Module, data: ImageDataset, n: int, batch_size: int = 500) -> torch.Tensor:
+def pre_logit_features(model: torch.nn.Module, data: ImageDataset, n: int, batch_size: int = 500) -> torch.Tensor:
     """Pre-logit features (final norm of [CLS]) of the first ``n`` images, ``float32 [n, D]``."""
     model.eval()
     out = []
@@ -178,7 +178,7 @@ def linear_probe(state: dict[str, torch.Tensor], recipe: Recipe, fit: ImageDatas
     model = create_backbone(recipe.model, 0)
     model.load_state_dict(state)
     n_fit, n_test = min(samples, len(fit)), min(samples, len(test))
-    f_fit, f_test = _features(model, fit, n_fit), _features(model, test, n_test)
+    f_fit, f_test = pre_logit_features(model, fit, n_fit), pre_logit_features(model, test, n_test)
     mu, sd = f_fit.mean(0), f_fit.std(0).clamp_min(1e-6)
     f_fit, f_test = (f_fit - mu) / sd, (f_test - mu) / sd
     return fit_logistic(f_fit, fit.labels[:n_fit], f_test, test.labels[:n_test], fit.num_classes, weight_decay)
@@ -299,7 +299,8 @@ def shipped_model_config(name: str = "default", **changes) -> SplitViTConfig:
 
 
 __all__ = [
-    "RECIPES", "Recipe", "SHIPPED", "SHIPPED_SHA256", "coarse", "fit_logistic", "get_recipe", "linear_probe", "load_shipped", "read_weights",
-    "recipe_from_metadata", "recipe_metadata", "shipped_model_config", "shipped_path",
-    "shipped_public_samples", "train_recipe", "weights_bytes",
+    "RECIPES", "Recipe", "SHIPPED", "SHIPPED_SHA256", "coarse", "fit_logistic", "get_recipe",
+    "linear_probe", "load_shipped", "pre_logit_features", "read_weights", "recipe_from_metadata",
+    "recipe_metadata", "shipped_model_config", "shipped_path", "shipped_public_samples", "train_recipe",
+    "weights_bytes",
 ]

@@ -74,14 +74,13 @@ class CellProcesses(DeviceProcesses):
     _device_round_type = CellDeviceRound
 
     def _race(self, r: CellDeviceRound, deadline_at: float) -> Process:
-        # Set before the race: on the sequential schedule a device whose turn never comes is
-        # recorded as stopped by the deadline without its pipeline ever starting.
+        # Every device round passes here, its pipeline included; on the sequential schedule a
+        # device whose turn never comes is recorded as stopped by the deadline with no pipeline.
         r.serving = self._serving
         yield from super()._race(r, deadline_at)
 
     def _pipeline(self, r: CellDeviceRound) -> Process:
         i = r.plan.device
-        r.serving = self._serving
         # The handover logic interrupts this process to drop the device.
         self._pipelines[i] = (self.env.active_process, r)
         try:

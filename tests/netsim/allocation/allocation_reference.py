@@ -79,7 +79,9 @@ def check_allocation(problem, alloc) -> None:
     assert b.sum() <= problem.total_bandwidth_hz * (1 + RTOL)
     assert np.all(p <= problem.max_power_w[ok] * (1 + RTOL))
     # Independent forward model, written out from the problem statement.
-    rate = b * np.log2(1 + p * g / (problem.noise_psd_w_per_hz * b))
+    # log2(1 + x) as log1p(x) / ln 2: at an SNR x near 1e-4, 1 + x keeps only ~12 digits of x,
+    # more error than the 1e-12 asked of the allocation below.
+    rate = b * np.log1p(p * g / (problem.noise_psd_w_per_hz * b)) / np.log(2)
     payload = problem.bits_per_token[ok] * (k + problem.extra_tokens)
     t_tx = payload / rate
     latency = problem.compute_time_s[ok] + problem.compute_time_per_token_s[ok] * k + t_tx

@@ -37,7 +37,7 @@ def check_feasible(problem: SflamProblem, alloc) -> None:
     assert np.all(alloc.bandwidth_hz[ok] > 0) and np.all(alloc.power_w[ok] > 0)
     assert np.all(alloc.power_w[ok] <= problem.max_power_w[ok] * (1 + 1e-12))
     b, p = alloc.bandwidth_hz[ok], alloc.power_w[ok]
-    rate = b * np.log2(1 + p * problem.gain_lin[ok] / (N0 * b))
+    rate = b * np.log1p(p * problem.gain_lin[ok] / (N0 * b)) / np.log(2)  # log2(1 + x), exact at small x
     bits = alloc.bits_per_value[ok]
     payload = problem.steps[ok] * (problem.values_per_step[ok] * bits
                                    + np.where(bits < 32, problem.header_bits_per_step[ok], 0))

@@ -19,8 +19,12 @@ one run, not absolute times across runs; CPU time (``time.process_time``, all th
 steadier of the two under load.
 
 Last line: JSON ``{"devices", "rounds", "wall_s", "speedup", "speedup_cpu", "max_rel_diff",
-"scaling": {"20": s, "200": s}, "load": [1, 5, 15 min], ...}`` with ``speedup`` the loop's
-over the batched wall time per device-round.
+"speedup_server_training", "scaling": {"20": s, "200": s}, "scaling_training": {...},
+"load": [1, 5, 15 min], ...}`` with ``speedup`` the loop's over the batched wall time per
+device-round, ``speedup_server_training`` the same for the server training alone (the one
+computation batching changes; ``bench/batched_bound.py`` bounds it by the CPU's GEMM rate),
+and ``scaling_training`` the wall per device-round of training alone (device forward and
+server), without the per-round costs (evaluation, planning) that more devices amortise.
 
     OMP_WAIT_POLICY=PASSIVE python bench/paper_scale.py [--devices 100] [--rounds 100]
         [--compare-rounds 3] [--scaling 20,200] [--scaling-rounds 3] [--threads 2] [--set K=V ...]
@@ -78,6 +82,8 @@ def run(devices: int, rounds: int, batched: bool, sets: dict, seed: int) -> dict
     n = max(trained[0], 1)
     return {"devices": devices, "rounds": rounds, "batched": learner.batched, "wall_s": wall_s, "cpu_s": cpu_s,
             "device_rounds": trained[0], "wall_per_device_round_s": wall_s / n, "cpu_per_device_round_s": cpu_s / n,
+            "server_per_device_round_s": shares["server_training"] / n,
+            "training_per_device_round_s": (shares["server_training"] + shares["device_forward"]) / n,
             "shares": {k: v / wall_s for k, v in shares.items()},
             "rows": [{k: float(r[k]) for k in ("accuracy", "loss", "train_loss")} for r in rows]}
 
@@ -117,22 +123,28 @@ def main() -> None:
     diff = max_rel_diff(loop["rows"], fast["rows"])
     speedup = loop["wall_per_device_round_s"] / fast["wall_per_device_round_s"]
     speedup_cpu = loop["cpu_per_device_round_s"] / fast["cpu_per_device_round_s"]
-    print(f"speedup {speedup:.2f}x wall, {speedup_cpu:.2f}x CPU; max relative difference {diff:.2e}", flush=True)
+    speedup_server = loop["server_per_device_round_s"] / fast["server_per_device_round_s"]
+    print(f"speedup {speedup:.2f}x wall, {speedup_cpu:.2f}x CPU; server training alone "
+          f"{loop['server_per_device_round_s'] * 1e3:.1f} -> {fast['server_per_device_round_s'] * 1e3:.1f} ms per "
+          f"device-round ({speedup_server:.2f}x); max relative difference {diff:.2e}", flush=True)
     whole = run(args.devices, args.rounds, True, sets, args.seed)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"whole run: {args.devices} devices x {args.rounds} rounds batched: {whole['wall_s']:.1f} s wall, "
           f"{whole['wall_per_device_round_s'] * 1e3:.1f} ms per device-round; shares "
           + ", ".join(f"{k} {v:.0%}" for k, v in whole["shares"].items()) + f"; peak {peak_mb:.0f} MB", flush=True)
-    scaling = {}
+    scaling, scaling_training = {}, {}
     for n in (int(x) for x in args.scaling.split(",") if x):
         r = run(n, args.scaling_rounds, True, sets, args.seed)
         scaling[str(n)] = r["wall_per_device_round_s"]
+        scaling_training[str(n)] = r["training_per_device_round_s"]
         print(f"scaling: {n} devices: {r['wall_per_device_round_s'] * 1e3:.1f} ms wall, "
-              f"{r['cpu_per_device_round_s'] * 1e3:.1f} ms CPU per device-round", flush=True)
+              f"{r['cpu_per_device_round_s'] * 1e3:.1f} ms CPU per device-round; training alone (device forward "
+              f"and server) {r['training_per_device_round_s'] * 1e3:.1f} ms", flush=True)
     print(json.dumps({
         "devices": args.devices, "rounds": args.rounds, "wall_s": round(whole["wall_s"], 2),
         "wall_per_device_round_s": whole["wall_per_device_round_s"], "speedup": speedup, "speedup_cpu": speedup_cpu,
-        "max_rel_diff": diff, "scaling": scaling, "shares": whole["shares"], "peak_mb": round(peak_mb),
+        "max_rel_diff": diff, "speedup_server_training": speedup_server, "scaling": scaling,
+        "scaling_training": scaling_training, "shares": whole["shares"], "peak_mb": round(peak_mb),
         "final_accuracy": whole["rows"][-1]["accuracy"] if whole["rows"] else None,
         "compare_rounds": args.compare_rounds, "threads": args.threads, "load": list(os.getloadavg()),
     }))

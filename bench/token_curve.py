@@ -151,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--cut must be in [1, {recipe.model.depth}] (the [CLS] attention needs a device block), got {cut}")
         model = SplitViT(dataclasses.replace(recipe.model, cut=cut), seed=0, backbone_state=state)
         _, test = load_dataset(recipe.dataset, image_size=recipe.model.img_size, scenes=recipe.scenes)
-        if recipe.labels == "coarse":  # the backbone's own head answers the coarse task
-            test = coarse(test)
+        if recipe.labels != "fine":  # the backbone's own head answers its grouped task
+            test = coarse(test, recipe.labels)
     n = min(args.samples, len(test))
 
     start = time.perf_counter()

@@ -44,10 +44,34 @@ COARSE_GROUPS: tuple[tuple[str, tuple[int, ...]], ...] = (
 )
 
 
-def coarse_labels(labels: np.ndarray | torch.Tensor) -> np.ndarray:
-    """The coarse group (index into :data:`COARSE_GROUPS`) of each Fashion-MNIST label, ``int64 [N]``."""
-    table = np.empty(10, dtype=np.int64)
-    for g, (_, members) in enumerate(COARSE_GROUPS):
+#: Seven groups of garments: the five coarse groups with the tops split by the garment's
+#: weight (shirts: T-shirt/top, shirt; knitwear and coats: pullover, coat) and the footwear by
+#: height (low shoes: sandal, sneaker; boots: ankle boot). Fine-tuning then has to separate
+#: three pairs (T-shirt from shirt, pullover from coat, sandal from sneaker), which are the
+#: classes a Fashion-MNIST classifier confuses most.
+GARMENT_GROUPS: tuple[tuple[str, tuple[int, ...]], ...] = (
+    ("shirts", (0, 6)),
+    ("bottoms", (1,)),
+    ("knitwear and coats", (2, 4)),
+    ("dresses", (3,)),
+    ("low shoes", (5, 7)),
+    ("bags", (8,)),
+    ("boots", (9,)),
+)
+
+#: Label groupings a backbone can be pretrained on (a recipe's ``labels``, besides ``fine``).
+GROUPINGS: dict[str, tuple[tuple[str, tuple[int, ...]], ...]] = {
+    "coarse": COARSE_GROUPS,
+    "garments": GARMENT_GROUPS,
+}
+
+
+def coarse_labels(labels: np.ndarray | torch.Tensor, grouping: str = "coarse") -> np.ndarray:
+    """The group (index into ``GROUPINGS[grouping]``) of each Fashion-MNIST label, ``int64 [N]``."""
+    if grouping not in GROUPINGS:
+        raise ValueError(f"grouping must be one of {sorted(GROUPINGS)}, got {grouping!r}")
+    table = np.full(10, -1, dtype=np.int64)
+    for g, (_, members) in enumerate(GROUPINGS[grouping]):
         table[list(members)] = g
     return table[np.asarray(labels, dtype=np.int64)]
 
@@ -202,4 +226,4 @@ def item_token_share(boxes: np.ndarray, cfg: SceneConfig, grid: int) -> np.ndarr
     return rows * cols / grid**2
 
 
-__all__ = ["COARSE_GROUPS", "SPLITS", "SceneConfig", "coarse_labels", "item_token_share", "make_scenes"]
+__all__ = ["COARSE_GROUPS", "GARMENT_GROUPS", "GROUPINGS", "SPLITS", "SceneConfig", "coarse_labels", "item_token_share", "make_scenes"]

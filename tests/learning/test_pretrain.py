@@ -105,7 +105,16 @@ def test_recipe_validation():
         Recipe(name="x", model=_tiny_recipe().model, pretrain=PretrainConfig(source="random"))
 
 
-@pytest.mark.parametrize("name", ["default", "scenes"])
+def test_every_recipe_head_has_one_output_per_label_of_its_task():
+    from learning.recipes import RECIPES
+    from learning.scenes import GROUPINGS
+
+    for recipe in RECIPES.values():
+        classes = 10 if recipe.labels == "fine" else len(GROUPINGS[recipe.labels])
+        assert recipe.model.num_classes == classes, recipe.name
+
+
+@pytest.mark.parametrize("name", ["default", "scenes", "scenes-garments"])
 def test_the_shipped_backbone_file_is_the_recorded_one(tmp_path, monkeypatch, name):
     import hashlib
 

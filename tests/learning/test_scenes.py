@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from learning.scenes import COARSE_GROUPS, SceneConfig, coarse_labels, item_token_share, make_scenes
+from learning.scenes import COARSE_GROUPS, GROUPINGS, SceneConfig, coarse_labels, item_token_share, make_scenes
 
 
 def _sources(n: int, value: int, seed: int = 0) -> np.ndarray:
@@ -70,6 +70,20 @@ def test_coarse_groups_cover_the_ten_classes_once():
     members = sorted(c for _, group in COARSE_GROUPS for c in group)
     assert members == list(range(10))
     assert coarse_labels(np.arange(10)).tolist() == [0, 1, 0, 2, 0, 3, 0, 3, 4, 3]
+
+
+@pytest.mark.parametrize("grouping", sorted(GROUPINGS))
+def test_every_grouping_partitions_the_ten_classes(grouping):
+    members = sorted(c for _, group in GROUPINGS[grouping] for c in group)
+    assert members == list(range(10))
+    assert len({name for name, _ in GROUPINGS[grouping]}) == len(GROUPINGS[grouping])
+
+
+def test_garment_groups_split_the_tops_and_the_footwear_once():
+    # T-shirt/top, trouser, pullover, dress, coat, sandal, shirt, sneaker, bag, ankle boot
+    assert coarse_labels(np.arange(10), "garments").tolist() == [0, 1, 2, 3, 2, 4, 0, 4, 5, 6]
+    with pytest.raises(ValueError, match="grouping must be one of"):
+        coarse_labels(np.arange(10), "colours")
 
 
 @pytest.mark.parametrize("changes, field", [

@@ -15,11 +15,11 @@ def test_scenes_cell_is_the_default_and_changes_only_the_task():
     for name in ("world", "planning", "devices", "sample_fraction", "deadline_s", "learner", "rounds",
                  "partition", "dirichlet_alpha", "train_samples_per_device"):
         assert getattr(scenes, name) == getattr(paper, name), name
-    # the task: cluttered scenes, the coarse-pretrained backbone with a fresh head, cut after block 2
+    # the task: cluttered scenes, the garment-pretrained backbone with a fresh head, cut after block 1
     assert scenes.dataset == "fashion-scenes"
-    assert (scenes.pretrain.source, scenes.pretrain.recipe, scenes.pretrain.keep_head) == ("shipped", "scenes", False)
+    assert (scenes.pretrain.source, scenes.pretrain.recipe, scenes.pretrain.keep_head) == ("shipped", "scenes-garments", False)
     assert dataclasses.replace(scenes.model, cut=paper.model.cut) == paper.model
-    assert scenes.model.cut == 2
+    assert scenes.model.cut == 1
 
 
 def test_scenes_cell_validates_and_names_its_shipped_backbone(tmp_path, capsys):

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from learning.data import DEBIAN_FASHION_MNIST, _fmnist_dir, _fmnist_raw, load_dataset  # noqa: E402
-from learning.scenes import COARSE_GROUPS, SceneConfig, item_token_share, make_scenes  # noqa: E402
+from learning.scenes import GROUPINGS, SceneConfig, item_token_share, make_scenes  # noqa: E402
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
@@ -29,6 +29,8 @@ CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shi
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--figure", default=str(ROOT / "docs" / "figures" / "scenes_examples.png"))
+    p.add_argument("--grouping", choices=sorted(GROUPINGS), default="garments",
+                   help="label groups shown under each class (the default backbone's: garments)")
     args = p.parse_args(argv)
     cfg = SceneConfig()
     start = time.perf_counter()
@@ -47,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    group = {c: name for name, members in COARSE_GROUPS for c in members}
-    fig, axes = plt.subplots(2, 10, figsize=(9.0, 2.4))
+    group = {c: name.replace(' and ', ' &\n') for name, members in GROUPINGS[args.grouping] for c in members}
+    fig, axes = plt.subplots(2, 10, figsize=(9.0, 2.7))
     device_labels = train.labels.numpy()[:10_000]
     for c in range(10):  # one column per class: two device scenes each
         for row, i in enumerate(np.flatnonzero(device_labels == c)[:2]):
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             ax.set_xticks([])
             ax.set_yticks([])
         axes[0, c].set_title(f"{CLASSES[c]}\n({group[c]})", fontsize=7)
-    fig.suptitle("fashion-scenes: two device scenes per class (class, coarse group the backbone was pretrained on)",
+    fig.suptitle(f"fashion-scenes: two device scenes per class (class; its {args.grouping!r} group, which the backbone was pretrained on)",
                  fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     Path(args.figure).parent.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,13 @@
-"""Benchmark: how far a fresh 10-way head on the frozen scenes backbone gets, by training samples.
+"""Benchmark: how far a fresh 10-way head on a frozen scenes backbone gets, by training samples.
 
 The default run (``scenes-cell``) fine-tunes a fresh head (and server LoRA) for 10 rounds of
 10 devices x 2 local steps of 16: about 3200 training samples in all, and FedAvg of 10 devices'
-2 steps moves the global model about as far as 2 steps with a batch of 160 per round. It
-plateaus near 0.45-0.47, while a logistic probe fitted to convergence on the same backbone's
-features (L-BFGS, full batch, ``learning.recipes.linear_probe``) reaches about 0.64. This
-script asks whether that gap is the sample budget: it trains only a linear head, centrally,
+2 steps moves the global model about as far as 2 steps with a batch of 160 per round. With the
+``scenes`` backbone it plateaus near 0.45-0.47, while a logistic probe fitted to convergence on
+the same backbone's features (L-BFGS, full batch, ``learning.recipes.linear_probe``) reaches
+about 0.64. ``--recipe`` picks the shipped backbone (default: ``scenes-garments``, the default
+scenario's; ``bench/results/head_budget.txt`` is ``--recipe scenes``). This script asks
+whether that gap is the sample budget: it trains only a linear head, centrally,
 on IID draws of the devices' 10 000 scenes with every token (an upper bound for what the
 federated head can do with the same samples: no Dirichlet label skew, no token selection),
 with the run's optimiser (SGD, momentum 0.9), and prints test accuracy (all 10 000 test
@@ -63,12 +65,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data-root", type=Path, default=None, help="Fashion-MNIST folder (default: the Debian package's)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0, help="seed of the SGD draws")
+    p.add_argument("--recipe", default="scenes-garments", help="which shipped scenes backbone")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    recipe = get_recipe("scenes")
+    recipe = get_recipe(args.recipe)
     train, test = load_dataset("fashion-scenes", args.data_root, image_size=recipe.model.img_size,
                                scenes=recipe.scenes)
-    state, _ = load_shipped(recipe.model, "scenes")
+    state, _ = load_shipped(recipe.model, args.recipe)
     model = create_backbone(recipe.model, 0)
     model.load_state_dict(state)
     devices = split_public(train, recipe.pretrain)[1]  # what no pretraining step saw
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         sgd[key] = sgd_curve(f_fit, y, f_test, yt, lr, batch, args.seed)
         print(f"SGD {key}: " + ", ".join(f"{s} steps {a:.3f}" for s, a in sgd[key].items()), flush=True)
     print(json.dumps({"lbfgs": round(lbfgs, 4), "sgd": sgd, "fit_samples": n, "test_samples": len(f_test),
-                      "threads": args.threads, "seed": args.seed}))
+                      "threads": args.threads, "seed": args.seed, "recipe": args.recipe}))
 
 
 if __name__ == "__main__":

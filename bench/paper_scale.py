@@ -6,7 +6,11 @@ Three parts, in one process, each from a fresh build of the same seeded configur
    loop) and the same rounds batched; wall and CPU time per device-round of each, and the
    largest relative difference of the rounds' losses and accuracies between the two paths
    (a token budget chosen differently, from a retention curve that moved in its last bits,
-   makes a larger difference than float rounding: the per-round rows say which);
+   makes a larger difference than float rounding: the per-round rows say which).
+   ``--compare-from R`` runs both paths ``R`` rounds untimed first, so that the window
+   measures a long run's steady state: by then the batched path's once-per-sample device
+   part has seen most samples, while the loop still forwards every batch (its activation
+   cache lives for one round);
 2. **the whole run** batched, ``--rounds`` rounds: wall time, wall and CPU time per
    device-round, the shares (device forward, server training, evaluation, simulation,
    planning), peak memory (max RSS);
@@ -27,7 +31,7 @@ and ``scaling_training`` the wall per device-round of training alone (device for
 server), without the per-round costs (evaluation, planning) that more devices amortise.
 
     OMP_WAIT_POLICY=PASSIVE python bench/paper_scale.py [--devices 100] [--rounds 100]
-        [--compare-rounds 3] [--scaling 20,200] [--scaling-rounds 3] [--threads 2] [--set K=V ...]
+        [--compare-rounds 3] [--compare-from 0] [--scaling 20,200] [--scaling-rounds 3] [--threads 2] [--set K=V ...]
 """
 from __future__ import annotations
 
@@ -49,11 +53,17 @@ from scenarios.runner import resolve
 PHASES = ("device_forward", "train", "evaluation", "simulation", "decide")
 
 
-def run(devices: int, rounds: int, batched: bool, sets: dict, seed: int) -> dict:
-    """Build paper-cell with ``devices`` and run ``rounds`` rounds; times, shares and rows."""
+def run(devices: int, rounds: int, batched: bool, sets: dict, seed: int, warm: int = 0) -> dict:
+    """Build paper-cell with ``devices``, run ``warm`` rounds untimed, then time ``rounds`` rounds;
+    times, shares and rows of the timed rounds."""
     scenario = load("paper-cell")
-    cfg = resolve(scenario, {**sets, "devices": devices, "rounds": rounds, "learner.batched": batched}, seed=seed)
+    cfg = resolve(scenario, {**sets, "devices": devices, "rounds": warm + rounds, "learner.batched": batched},
+                  seed=seed)
     cosim = scenario.build(cfg)
+    if warm:
+        cosim.evaluate_start()
+        for _ in range(warm):
+            cosim.step()
     totals: dict[str, float] = defaultdict(float)
     learner = cosim.learner
     for target, name, bucket in ((learner.model, "device_forward", "device_forward"),
@@ -69,7 +79,8 @@ def run(devices: int, rounds: int, batched: bool, sets: dict, seed: int) -> dict
 
     learner.train_round = counting
     w0, c0 = time.perf_counter(), time.process_time()
-    cosim.evaluate_start()
+    if not warm:
+        cosim.evaluate_start()
     rows = [cosim.step() for _ in range(rounds)]
     wall_s, cpu_s = time.perf_counter() - w0, time.process_time() - c0
     shares = {
@@ -103,6 +114,9 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--compare-rounds", type=int, default=3)
+    ap.add_argument("--compare-from", type=int, default=0,
+                    help="rounds each path runs untimed before the side-by-side window (0: the window is the "
+                         "run's first rounds, where the batched path still fills its once-per-sample cache)")
     ap.add_argument("--scaling", default="20,200")
     ap.add_argument("--scaling-rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
@@ -112,8 +126,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     sets = parse_assignments(args.sets)
     print(f"load before: {os.getloadavg()}, threads {args.threads}", flush=True)
-    loop = run(args.devices, args.compare_rounds, False, sets, args.seed)
-    fast = run(args.devices, args.compare_rounds, True, sets, args.seed)
+    loop = run(args.devices, args.compare_rounds, False, sets, args.seed, args.compare_from)
+    fast = run(args.devices, args.compare_rounds, True, sets, args.seed, args.compare_from)
     for name, r in (("per-device", loop), ("batched", fast)):
         print(f"{name:10s} {r['device_rounds']} device-rounds: "
               f"{r['wall_per_device_round_s'] * 1e3:.1f} ms wall, {r['cpu_per_device_round_s'] * 1e3:.1f} ms CPU "
@@ -146,7 +160,7 @@ def main() -> None:
         "max_rel_diff": diff, "speedup_server_training": speedup_server, "scaling": scaling,
         "scaling_training": scaling_training, "shares": whole["shares"], "peak_mb": round(peak_mb),
         "final_accuracy": whole["rows"][-1]["accuracy"] if whole["rows"] else None,
-        "compare_rounds": args.compare_rounds, "threads": args.threads, "load": list(os.getloadavg()),
+        "compare_rounds": args.compare_rounds, "compare_from": args.compare_from, "threads": args.threads, "load": list(os.getloadavg()),
     }))
 
 

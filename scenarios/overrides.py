@@ -314,6 +314,8 @@ def convert(raw: Any, hint: Any, key: str) -> Any:
                 return convert(raw, option, key)
             except ConfigError as exc:
                 errors.append(str(exc))
+        if non_none == [bool]:
+            raise ConfigError(f"{key}: expected true, false or none, got {_show(raw)!r}")
         raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: cannot use {_show(raw)!s}")
     if origin is typing.Literal:
         text = str(raw)

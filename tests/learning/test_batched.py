@@ -122,9 +122,17 @@ def test_sample_cache_computes_each_sample_once_and_matches_the_batch_forward(ti
     assert torch.equal(out[0], again[0]) and torch.equal(out[1], again[1])
 
 
+def test_batched_default_follows_the_device(tiny_model_config, tiny_train, tiny_test):
+    # None (the default): the per-device loop on the CPU; an explicit value wins
+    assert LearnerConfig().batched is None
+    assert not _learner(tiny_model_config, tiny_train, tiny_test, None, device="cpu").batched
+    assert _learner(tiny_model_config, tiny_train, tiny_test, True, device="cpu").batched
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_batched_round_agrees_with_cpu(tiny_model_config, tiny_train, tiny_test):
     cpu = _learner(tiny_model_config, tiny_train, tiny_test, True, device="cpu")
-    gpu = _learner(tiny_model_config, tiny_train, tiny_test, True, device="cuda")
+    gpu = _learner(tiny_model_config, tiny_train, tiny_test, None, device="cuda")  # the default on CUDA: batched
     assert gpu.batched
+    assert not _learner(tiny_model_config, tiny_train, tiny_test, False, device="cuda").batched
     np.testing.assert_allclose(_rounds(gpu), _rounds(cpu), rtol=1e-4, atol=0)

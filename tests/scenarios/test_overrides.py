@@ -33,21 +33,23 @@ class Outer:
     policy: str = "x"
     flag: bool = False
     root: Optional[str] = None
+    auto: Optional[bool] = None
     inner: Inner = field(default_factory=Inner)
 
 
 def test_field_paths_lists_nested_keys_in_order():
     assert field_paths(Outer()) == [
-        "rounds", "policy", "flag", "root", "inner.radius_m", "inner.model", "inner.speeds_kmh",
+        "rounds", "policy", "flag", "root", "auto", "inner.radius_m", "inner.model", "inner.speeds_kmh",
     ]
 
 
 def test_apply_overrides_converts_types_and_nests():
     cfg = apply_overrides(Outer(), {
-        "rounds": "7", "flag": "yes", "root": "none", "inner.radius_m": "300",
+        "rounds": "7", "flag": "yes", "root": "none", "auto": "off", "inner.radius_m": "300",
         "inner.model": "b", "inner.speeds_kmh": "50,90",
     })
-    assert cfg == Outer(rounds=7, flag=True, root=None, inner=Inner(300.0, "b", (50.0, 90.0)))
+    assert cfg == Outer(rounds=7, flag=True, root=None, auto=False, inner=Inner(300.0, "b", (50.0, 90.0)))
+    assert apply_overrides(Outer(auto=True), {"auto": "none"}).auto is None
 
 
 @pytest.mark.parametrize(
@@ -60,6 +62,7 @@ def test_apply_overrides_converts_types_and_nests():
         ("rounds", "abc", "rounds: expected an integer, got 'abc'"),
         ("rounds", "2.5", "expected an integer"),
         ("flag", "maybe", "expected true or false"),
+        ("auto", "maybe", "auto: expected true, false or none, got 'maybe'"),
         ("inner.radius_m", "nan", "finite"),
         ("inner.radius_m", "inf", "finite"),
         ("inner.radius_m", "-5", "radius_m must be > 0, got -5.0"),

@@ -62,9 +62,9 @@ class LearnerConfig:
     batched: bool | None = _f(None, "train a round's devices together where they are independent (split-federated, "
                                     "frozen device part): one batched server computation and the device part once "
                                     "per sample; results equal to the per-device loop within float32 rounding. None "
-                                    "(default): on when torch computes on CUDA, off on the CPU, where on 2 cores its "
-                                    "server part measured 1.3x the loop's CPU time per device-round and the "
-                                    "once-per-sample device part pays only in long runs (paper-cell-100 sets true)")
+                                    "(default): on when torch computes on CUDA, off on the CPU, where it pays in long "
+                                    "runs with many devices per round (paper-cell at 100 devices: 2.16x the loop per "
+                                    "device-round in rounds 40-42, 1.20x in rounds 0-2; paper-cell-100 sets true)")
     sample_cache_mb: int = _f(2048, "memory bound of the batched round's once-per-sample device part "
                                     "(34 KB per sample for the default backbone; beyond it samples are "
                                     "forwarded per batch)", "MiB")

@@ -53,7 +53,7 @@ ALLOWED = {
         "data_root", "cache_dir", "bs_height_m", "shadowing_std_db", "decorrelation_m",
         "road_length_m", "max_spectral_efficiency", "energy_budget_j_range", "depth", "embed_dim",
         "num_heads", "uplink_bits_per_value", "downlink_bits_per_value", "eval_tokens",
-        "checkpoint")],
+        "checkpoint", "batched")],
     # policy parameters: a zero weight or margin switches a term off, 0 is the first cut,
     # max_cut=-1 means the model's depth; token budgets and a max_cut above the model's are
     # clipped to it (documented; a min_cut above the depth is refused), and weights are

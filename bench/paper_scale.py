@@ -160,7 +160,8 @@ def main() -> None:
         "max_rel_diff": diff, "speedup_server_training": speedup_server, "scaling": scaling,
         "scaling_training": scaling_training, "shares": whole["shares"], "peak_mb": round(peak_mb),
         "final_accuracy": whole["rows"][-1]["accuracy"] if whole["rows"] else None,
-        "compare_rounds": args.compare_rounds, "compare_from": args.compare_from, "threads": args.threads, "load": list(os.getloadavg()),
+        "compare_rounds": args.compare_rounds, "compare_from": args.compare_from, "threads": args.threads,
+        "load": list(os.getloadavg()),
     }))
 
 

@@ -205,7 +205,7 @@ class Learner:
         """Whether rounds run batched (:mod:`learning.batched`): asked for (``None``: when torch
         computes on CUDA) and applicable."""
         wanted = self.device.type == "cuda" if self.config.batched is None else self.config.batched
-        return bool(wanted) and self._batch_blocker is None
+        return wanted and self._batch_blocker is None
 
     def step_cost(self, tokens: int | None = None, batch_size: int | None = None, cut: int | None = None,
                   bits: int | None = None) -> StepCost:

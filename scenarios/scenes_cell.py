@@ -41,11 +41,12 @@ differs is the task, so that the tokens a device sends and the fine-tuning both 
   steps 0.600 / 0.614 / 0.571 and 0.607 / 0.620 / 0.581 -- within about 3 points of each other,
   and 5 local steps quadruple the devices dropped for energy (63 against 15 at seed 0). Every
   run climbs from chance to about 0.55 within 2 rounds and then gains a few points; at cut 1,
-  seed 0, 30 rounds end at 0.629 (rounds 11-30: 0.573-0.629) and 30 rounds of AdamW at lr
-  0.001 at 0.578. The LoRA adapters do not move the result (rank 0 against 8: +0.03 [-0.11,
-  +0.18] points over seeds 0-2), so a run is a head on fixed features, and those bound it: a
-  logistic probe fitted to convergence on every device scene reaches 0.682, a head trained centrally by SGD on IID
-  device scenes 0.64 after 20 steps of 160 (``bench/head_budget.py``, all 10 000 test scenes).
+  seed 0, 30 rounds end at 0.629 (rounds 11-30: 0.573-0.629) and 30 rounds of AdamW at lr 0.001
+  at 0.578. The LoRA adapters do not move the result (rank 0 against 8: +0.03 [-0.11, +0.18]
+  points over seeds 0-2), so a run is a head on fixed features, and those bound it: a logistic
+  probe fitted to convergence on every device scene reaches 0.682, a head trained centrally by
+  SGD on IID device scenes 0.64 after 20 steps of 160 (``bench/head_budget.py``, all 10 000 test
+  scenes).
   With the ``scenes`` backbone the same search (lr, local steps, AdamW, LoRA on every linear
   layer, 20 and 100 rounds, an IID split) found the same plateau shape at about 0.45-0.51.
 """

@@ -279,6 +279,7 @@ _INT_TEXT = re.compile(r"[+-]?[0-9]+")
 #: A number as text: decimal or exponent notation in ASCII, or inf / nan (refused later).
 _FLOAT_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|infinity|nan)", re.IGNORECASE)
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 
 
 def _plain_digits_hint(text: str) -> str:
@@ -297,37 +298,40 @@ def ascii_int(text: str) -> int:
 
         raise argparse.ArgumentTypeError(f"invalid int value: {text!r}{_plain_digits_hint(str(text))}")
     return int(text)
-_FALSE = {"0", "false", "no", "off"}
 
 
-def convert(raw: Any, hint: Any, key: str) -> Any:
-    """Convert text (or a TOML value) to the type ``hint``; ConfigError naming ``key`` if not."""
+def convert(raw: Any, hint: Any, key: str, nullable: bool = False) -> Any:
+    """Convert text (or a TOML value) to the type ``hint``; ConfigError naming ``key`` if not.
+
+    ``nullable``: the field also takes ``none`` (an ``Optional`` hint), and its error says so.
+    """
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
+    alt = " or none" if nullable else ""
     if origin in (typing.Union, types.UnionType):
         non_none = [a for a in args if a is not type(None)]
-        if type(None) in args and (raw is None or (isinstance(raw, str) and raw.lower() in {"none", "null", ""})):
+        optional = type(None) in args
+        if optional and (raw is None or (isinstance(raw, str) and raw.lower() in {"none", "null", ""})):
             return None
         errors = []
         for option in non_none:
             try:
-                return convert(raw, option, key)
+                return convert(raw, option, key, nullable=optional and len(non_none) == 1)
             except ConfigError as exc:
                 errors.append(str(exc))
-        if non_none == [bool]:
-            raise ConfigError(f"{key}: expected true, false or none, got {_show(raw)!r}")
         raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: cannot use {_show(raw)!s}")
     if origin is typing.Literal:
         text = str(raw)
         if text not in [str(a) for a in args]:
-            raise ConfigError(f"{key}: {text!r} is not one of {', '.join(map(str, args))}")
+            choices = [str(a) for a in args] + (["none"] if nullable else [])
+            raise ConfigError(f"{key}: {text!r} is not one of {', '.join(choices)}")
         return next(a for a in args if str(a) == text)
     if origin is tuple:
         items = raw if isinstance(raw, (list, tuple)) else [s for s in str(raw).split(",") if s.strip() != ""]
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(convert(v, args[0], key) for v in items)
         if len(items) != len(args):
-            raise ConfigError(f"{key}: expected {len(args)} comma-separated values, got {_show(raw)!r}")
+            raise ConfigError(f"{key}: expected {len(args)} comma-separated values{alt}, got {_show(raw)!r}")
         return tuple(convert(v, a, key) for v, a in zip(items, args))
     if hint is bool:
         if isinstance(raw, bool):
@@ -337,31 +341,32 @@ def convert(raw: Any, hint: Any, key: str) -> Any:
             return True
         if text in _FALSE:
             return False
-        raise ConfigError(f"{key}: expected true or false, got {_show(raw)!r}")
+        raise ConfigError(f"{key}: expected true, false or none, got {_show(raw)!r}" if nullable
+                          else f"{key}: expected true or false, got {_show(raw)!r}")
     if hint is int:
         if isinstance(raw, bool):
-            raise ConfigError(f"{key}: expected an integer, got {raw!r}")
+            raise ConfigError(f"{key}: expected an integer{alt}, got {raw!r}")
         if isinstance(raw, int):
             return raw
         text = str(raw).strip()
         # int() also takes "1_000" and non-ASCII digits ("３"); a config value is plain digits.
         if not _INT_TEXT.fullmatch(text):
-            raise ConfigError(f"{key}: expected an integer, got {_show(raw)!r}{_plain_digits_hint(text)}")
+            raise ConfigError(f"{key}: expected an integer{alt}, got {_show(raw)!r}{_plain_digits_hint(text)}")
         return int(text)
     if hint is float:
         if isinstance(raw, bool):
-            raise ConfigError(f"{key}: expected a number, got {raw!r}")
+            raise ConfigError(f"{key}: expected a number{alt}, got {raw!r}")
         try:
             if not isinstance(raw, (int, float)) and not _FLOAT_TEXT.fullmatch(str(raw).strip()):
                 raise ValueError(raw)  # float() takes "1_0" and non-ASCII digits; we do not
             value = float(raw) if isinstance(raw, (int, float)) else float(str(raw).strip())
         except ValueError:
-            raise ConfigError(f"{key}: expected a number, got {_show(raw)!r}{_plain_digits_hint(str(raw))}") from None
+            raise ConfigError(f"{key}: expected a number{alt}, got {_show(raw)!r}{_plain_digits_hint(str(raw))}") from None
         if not math.isfinite(value):
-            raise ConfigError(f"{key}: expected a finite number, got {_show(raw)!r}")
+            raise ConfigError(f"{key}: expected a finite number{alt}, got {_show(raw)!r}")
         return value
     if hint is str:
         if isinstance(raw, (dict, list)):
-            raise ConfigError(f"{key}: expected text, got {raw!r}")
+            raise ConfigError(f"{key}: expected text{alt}, got {raw!r}")
         return str(raw)
     raise ConfigError(f"{key}: cannot be set from the command line (type {hint})")

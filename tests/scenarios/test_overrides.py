@@ -122,3 +122,21 @@ def test_convert_rejects_bool_for_numbers():
         convert(True, int, "k")
     with pytest.raises(ConfigError):
         convert(False, float, "k")
+
+
+@pytest.mark.parametrize("hint, raw, message", [
+    (Optional[int], "abc", "k: expected an integer or none, got 'abc'"),
+    (Optional[float], "x", "k: expected a number or none, got 'x'"),
+    (Optional[float], "inf", "k: expected a finite number or none, got 'inf'"),
+    (Optional[bool], "maybe", "k: expected true, false or none, got 'maybe'"),
+    (Optional[Literal["a", "b"]], "c", "k: 'c' is not one of a, b, none"),
+    (Optional[tuple[float, float]], "1,2,3", "k: expected 2 comma-separated values or none, got '1,2,3'"),
+    (int, "abc", "k: expected an integer, got 'abc'"),
+    (Literal["a", "b"], "c", "k: 'c' is not one of a, b"),
+])
+def test_an_optional_field_says_none_is_accepted(hint, raw, message):
+    with pytest.raises(ConfigError) as err:
+        convert(raw, hint, "k")
+    assert str(err.value) == message
+    if message.endswith("none") or "or none" in message:
+        assert convert("none", hint, "k") is None

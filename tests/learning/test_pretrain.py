@@ -209,3 +209,12 @@ def test_logistic_probe_separates_what_is_separable_and_not_what_is_noise():
     # labels independent of the features: the probe cannot beat chance (1/3) on new samples by much
     noise = fit_logistic(torch.randn(300, 16, generator=g), y_fit, torch.randn(300, 16, generator=g), y_test, 3)
     assert noise < 0.45
+
+
+def test_recipe_help_names_every_shipped_backbone():
+    from dataclasses import fields
+
+    from learning.recipes import RECIPES
+
+    help_ = next(f for f in fields(PretrainConfig) if f.name == "recipe").metadata["help"]
+    assert all(name in help_ for name in RECIPES), (help_, sorted(RECIPES))

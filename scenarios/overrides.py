@@ -321,11 +321,10 @@ def convert(raw: Any, hint: Any, key: str, nullable: bool = False) -> Any:
                 errors.append(str(exc))
         raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: cannot use {_show(raw)!s}")
     if origin is typing.Literal:
-        text = str(raw)
-        if text not in [str(a) for a in args]:
-            choices = [str(a) for a in args] + (["none"] if nullable else [])
-            raise ConfigError(f"{key}: {text!r} is not one of {', '.join(choices)}")
-        return next(a for a in args if str(a) == text)
+        text, names = str(raw), [str(a) for a in args]
+        if text not in names:
+            raise ConfigError(f"{key}: {text!r} is not one of {', '.join(names + (['none'] if nullable else []))}")
+        return args[names.index(text)]
     if origin is tuple:
         items = raw if isinstance(raw, (list, tuple)) else [s for s in str(raw).split(",") if s.strip() != ""]
         if len(args) == 2 and args[1] is Ellipsis:
@@ -361,7 +360,8 @@ def convert(raw: Any, hint: Any, key: str, nullable: bool = False) -> Any:
                 raise ValueError(raw)  # float() takes "1_0" and non-ASCII digits; we do not
             value = float(raw) if isinstance(raw, (int, float)) else float(str(raw).strip())
         except ValueError:
-            raise ConfigError(f"{key}: expected a number{alt}, got {_show(raw)!r}{_plain_digits_hint(str(raw))}") from None
+            hint_text = _plain_digits_hint(str(raw))
+            raise ConfigError(f"{key}: expected a number{alt}, got {_show(raw)!r}{hint_text}") from None
         if not math.isfinite(value):
             raise ConfigError(f"{key}: expected a finite number{alt}, got {_show(raw)!r}")
         return value

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Literal, Optional, get_args
 
 import pytest
 
@@ -138,5 +138,5 @@ def test_an_optional_field_says_none_is_accepted(hint, raw, message):
     with pytest.raises(ConfigError) as err:
         convert(raw, hint, "k")
     assert str(err.value) == message
-    if message.endswith("none") or "or none" in message:
+    if type(None) in get_args(hint):
         assert convert("none", hint, "k") is None

@@ -86,7 +86,7 @@ class PretrainConfig:
     eval_samples: int = field(default=2000, metadata={"help": "test samples for the backbone's reported accuracy (0: skip)", "unit": 'samples'})
     seed: int = field(default=0, metadata={"help": 'initialisation and data-order seed of the pretraining', "unit": ''})
     keep_head: bool = field(default=False, metadata={"help": 'hand the pretraining classifier head on with the backbone', "unit": ''})
-    recipe: str = field(default="default", metadata={"help": 'which shipped backbone to load (source=shipped): default, scenes or scenes-garments', "unit": ''})
+    recipe: str = field(default="default", metadata={"help": 'which shipped backbone to load (source=shipped): default, scenes, scenes-garments or scenes-garments-64', "unit": ''})
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:

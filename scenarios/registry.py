@@ -31,6 +31,7 @@ SCENARIOS: dict[str, str] = {
     "highway-corridor": "scenarios.highway_corridor",
     "urban-7": "scenarios.urban_7",
     "scenes-cell": "scenarios.scenes_cell",
+    "scenes-cell-64": "scenarios.scenes_cell_64",
 }
 DEFAULT = "scenes-cell"
 

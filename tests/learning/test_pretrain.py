@@ -114,7 +114,7 @@ def test_every_recipe_head_has_one_output_per_label_of_its_task():
         assert recipe.model.num_classes == classes, recipe.name
 
 
-@pytest.mark.parametrize("name", ["default", "scenes", "scenes-garments"])
+@pytest.mark.parametrize("name", ["default", "scenes", "scenes-garments", "scenes-garments-64"])
 def test_the_shipped_backbone_file_is_the_recorded_one(tmp_path, monkeypatch, name):
     import hashlib
 

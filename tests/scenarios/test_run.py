@@ -148,7 +148,8 @@ def test_list_and_show(capsys):
     assert main(["list"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in listed] == ["static-cell", "pedestrians", "highway", "dense-cell", "paper-cell",
-                                                      "paper-cell-100", "highway-corridor", "urban-7", "scenes-cell"]
+                                                      "paper-cell-100", "highway-corridor", "urban-7", "scenes-cell",
+                                                      "scenes-cell-64"]
     assert main(["show", "highway", "--set", "devices=5"]) == 0
     shown = capsys.readouterr().out
     assert "devices = 5" in shown and "world.num_devices = 5" in shown

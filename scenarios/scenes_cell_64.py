@@ -29,20 +29,19 @@ selection wins 4.2. Every number of ``docs/RESULTS*.md`` is measured on scenes-c
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from learning.pretrain import PretrainConfig
 from learning.scenes import SceneConfig
 from learning.split_vit import SplitViTConfig
 from scenarios import scenes_cell
 
+_BASE = scenes_cell.Config()
+
 
 @dataclass(frozen=True)
 class Config(scenes_cell.Config):
     name: str = "scenes-cell-64"
-    scenes: SceneConfig = field(default_factory=lambda: SceneConfig(output_px=64))
-    model: SplitViTConfig = field(default_factory=lambda: SplitViTConfig(embed_dim=128, depth=6, num_heads=4, cut=1,
-                                                                         stem="conv", img_size=64, patch_size=8))
-    pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig(source="shipped",
-                                                                            recipe="scenes-garments-64",
-                                                                            keep_head=False))
+    scenes: SceneConfig = field(default_factory=lambda: replace(_BASE.scenes, output_px=64))
+    model: SplitViTConfig = field(default_factory=lambda: replace(_BASE.model, img_size=64, patch_size=8))
+    pretrain: PretrainConfig = field(default_factory=lambda: replace(_BASE.pretrain, recipe="scenes-garments-64"))

@@ -15,17 +15,18 @@ cut after block 1, fresh 10-way head -- except the image the model sees and the 
   the garment groups (scenes-garments: 0.810) and 0.720 for the recipe's linear probe on the
   ten classes (0.680).
 
-Measured (final accuracy on the fixed 1000-scene test subset, 2 threads, load about 1.3):
-0.628 / 0.647 / 0.660 / 0.660 / 0.629 at seeds 0-4 (seeds 3 and 4 not used while making it;
-44-47 s wall at seeds 0-2), against 0.590 / 0.628 / 0.620 / 0.612 / 0.590 for scenes-cell:
-+3.7 [2.4, 5.0] points, paired 95 % t-interval over the five seeds, still below 0.70. The
-same recipe for 5 epochs gave 0.640 / 0.639 / 0.669 (probe 0.712), so the extra epochs bought the probe 0.8 points and the run nothing measurable; SGD at lr 0.05 ended
-at 0.628 / 0.644 and at lr 0.1 at 0.601 / 0.613 (seeds 0 / 1), so lr 0.02 is kept. scenes-cell
-stays the default, because at this resolution the tokens hardly matter: on this run's final
-model at seed 0 (cut 1, all 10 000 test scenes, ``bench/token_curve.py --run``) random K = 4
-is 1.0 point below all tokens (0.653 against 0.663) and semantic selection beats random by at
-most 0.6 points at any K, where on scenes-cell's random K = 8 costs 4.7 points and semantic
-selection wins 4.2. Every number of ``docs/RESULTS*.md`` is measured on scenes-cell.
+Measured (final accuracy on the fixed 1000-scene test subset, 2 threads, load about 1.3): 0.628
+/ 0.647 / 0.660 / 0.660 / 0.629 at seeds 0-4 (seeds 3 and 4 not used while making it; 44-47 s
+wall at seeds 0-2), against 0.590 / 0.628 / 0.620 / 0.612 / 0.590 for scenes-cell: +3.7 [2.4,
+5.0] points, paired 95 % t-interval over the five seeds, still below 0.70. The same recipe for 5
+epochs gave 0.640 / 0.639 / 0.669 (probe 0.712), so the extra epochs bought the probe 0.8 points
+and the run nothing measurable; SGD at lr 0.05 ended at 0.628 / 0.644 and at lr 0.1 at 0.601 /
+0.613 (seeds 0 / 1), so lr 0.02 is kept. scenes-cell stays the default, because at this
+resolution the tokens hardly matter: on this run's final model at seed 0 (cut 1, all 10 000 test
+scenes, ``bench/token_curve.py --run``) random K = 4 is 1.0 point below all tokens (0.653
+against 0.663) and semantic selection beats random by at most 0.6 points at any K, where on
+scenes-cell's random K = 8 costs 4.7 points and semantic selection wins 4.2. Every number of
+``docs/RESULTS*.md`` is measured on scenes-cell.
 """
 from __future__ import annotations
 
